@@ -1,0 +1,21 @@
+// Embedding lookup: y[..., :] = table[ids[...], :]. ids are i32 in [0, V); the backward
+// scatter-adds into a dense [V, C] gradient (rows sharing an id accumulate).
+#pragma once
+
+#include "ops/primitive.h"
+
+namespace loom::ops {
+
+class Embedding : public Primitive {
+ public:
+  std::string name() const override { return "embedding"; }
+  Tensor forward(const Tensor& ids, const Tensor& table);
+  std::vector<Tensor> backward(const std::vector<Tensor>& output_grads,
+                               const std::vector<bool>& needs_input_grad) override;
+
+ private:
+  Tensor ids_;
+  Shape table_shape_;
+};
+
+}  // namespace loom::ops

@@ -1,0 +1,20 @@
+// Softmax over the last dimension (numerically stable). Saves its output.
+#pragma once
+
+#include "ops/primitive.h"
+
+namespace loom::ops {
+
+class Softmax : public Primitive {
+ public:
+  std::string name() const override { return "softmax"; }
+  Tensor forward(const Tensor& x);
+  std::vector<Tensor> backward(const std::vector<Tensor>& output_grads,
+                               const std::vector<bool>& needs_input_grad) override;
+  double forward_flops() const override { return 5.0 * double(y_.numel()); }
+
+ private:
+  Tensor y_;
+};
+
+}  // namespace loom::ops
