@@ -1,13 +1,50 @@
-// Command dispatch (placeholder until the commands land).
+// Command dispatch and the error boundary of the executable.
 #include "cli/commands.h"
 
-#include <cstdio>
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
+
+#include "core/error.h"
 
 namespace loom::cli {
 
+int apply_thread_count(int threads) {
+  if (threads < 0) throw_user_error("--threads {} must be >= 0 (0: use all cores)", threads);
+  if (threads > 0) omp_set_num_threads(threads);
+  return omp_get_max_threads();
+}
+
 int run_main(int argc, char** argv) {
-  std::fprintf(stderr, "loom: no commands yet\n");
-  return 1;
+  CLI::App app{"Loom: distributed deep-learning training", "loom"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "loom 0.1.0");
+  add_train_command(app);
+  add_sample_command(app);
+  add_bench_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string text = e.what();
+    for (char& c : text)
+      if (c == '\n') c = ' ';
+    fmt::print(stderr, "loom: error: {} (see loom --help)\n", text);
+    return 2;
+  } catch (const UserError& e) {
+    fmt::print(stderr, "loom: error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "loom: failed: {}\n", e.what());
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace loom::cli

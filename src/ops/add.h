@@ -12,6 +12,7 @@ class Add : public Primitive {
   std::vector<Tensor> backward(const std::vector<Tensor>& output_grads,
                                const std::vector<bool>& needs_input_grad) override;
   double forward_flops() const override { return double(shape_numel(shape_)); }
+  double backward_flops() const override { return 0.0; }  // both gradients are the output gradient
 
  private:
   Shape shape_;

@@ -4,6 +4,7 @@
 // the backward recomputes the probabilities one (batch, head) block at a time in workspace.
 #pragma once
 
+#include "ops/cpu/kernels.h"
 #include "ops/primitive.h"
 
 namespace loom::ops {
@@ -19,7 +20,8 @@ class CausalAttention : public Primitive {
   double backward_flops() const override { return 2.5 * forward_flops(); }
 
  private:
-  Tensor q_, k_, v_, out_, lse_;
+  Tensor q_, k_, v_, out_, lse_;  // lse [B, H, T]
+  cpu::AttentionShape shape_;
 };
 
 }  // namespace loom::ops

@@ -13,11 +13,14 @@ class CrossEntropy : public Primitive {
   Tensor forward(const Tensor& logits, const Tensor& targets);  // returns a [1] tensor
   std::vector<Tensor> backward(const std::vector<Tensor>& output_grads,
                                const std::vector<bool>& needs_input_grad) override;
-  double forward_flops() const override { return 4.0 * double(logits_.numel()); }
+  double forward_flops() const override { return 4.0 * double(numel_); }
+  // exp(logit - lse) * scale per element.
+  double backward_flops() const override { return 3.0 * double(numel_); }
 
  private:
   Tensor logits_, targets_, lse_;
   int64_t counted_rows_ = 0;
+  int64_t numel_ = 0;
 };
 
 }  // namespace loom::ops

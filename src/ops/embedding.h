@@ -12,10 +12,13 @@ class Embedding : public Primitive {
   Tensor forward(const Tensor& ids, const Tensor& table);
   std::vector<Tensor> backward(const std::vector<Tensor>& output_grads,
                                const std::vector<bool>& needs_input_grad) override;
+  // The forward is a gather (no arithmetic); the backward adds every output row into the table.
+  double backward_flops() const override { return double(count_) * double(table_shape_.empty() ? 0 : table_shape_[1]); }
 
  private:
   Tensor ids_;
   Shape table_shape_;
+  int64_t count_ = 0;
 };
 
 }  // namespace loom::ops

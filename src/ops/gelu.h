@@ -11,10 +11,11 @@ class Gelu : public Primitive {
   Tensor forward(const Tensor& x);
   std::vector<Tensor> backward(const std::vector<Tensor>& output_grads,
                                const std::vector<bool>& needs_input_grad) override;
-  double forward_flops() const override { return 8.0 * double(x_.numel()); }
+  double forward_flops() const override { return 8.0 * double(numel_); }
 
  private:
   Tensor x_;
+  int64_t numel_ = 0;
 };
 
 }  // namespace loom::ops

@@ -12,11 +12,12 @@ class RmsNorm : public Primitive {
   Tensor forward(const Tensor& x, const Tensor& gamma);
   std::vector<Tensor> backward(const std::vector<Tensor>& output_grads,
                                const std::vector<bool>& needs_input_grad) override;
-  double forward_flops() const override { return 5.0 * double(x_.numel()); }
+  double forward_flops() const override { return 5.0 * double(numel_); }
 
  private:
   float eps_;
   Tensor x_, gamma_, rstd_;
+  int64_t numel_ = 0;
 };
 
 }  // namespace loom::ops

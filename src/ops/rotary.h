@@ -14,6 +14,7 @@ class Rotary : public Primitive {
   std::vector<Tensor> backward(const std::vector<Tensor>& output_grads,
                                const std::vector<bool>& needs_input_grad) override;
   double forward_flops() const override { return 3.0 * double(shape_numel(shape_)); }
+  double backward_flops() const override { return forward_flops(); }  // the inverse rotation
 
  private:
   float theta_;

@@ -11,10 +11,11 @@ class SwiGlu : public Primitive {
   Tensor forward(const Tensor& gate, const Tensor& up);
   std::vector<Tensor> backward(const std::vector<Tensor>& output_grads,
                                const std::vector<bool>& needs_input_grad) override;
-  double forward_flops() const override { return 6.0 * double(gate_.numel()); }
+  double forward_flops() const override { return 6.0 * double(numel_); }
 
  private:
   Tensor gate_, up_;
+  int64_t numel_ = 0;
 };
 
 }  // namespace loom::ops

@@ -1,0 +1,117 @@
+// The loom executable end to end: a short training run with metrics, a checkpoint and sampling,
+// and one-line errors with a non-zero exit for bad flags, files and values.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+namespace {
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+Result run_loom(const std::string& arguments) {
+  const std::string dir = ::testing::TempDir();
+  const std::string out = dir + "loom_cli_stdout.txt";
+  const std::string err = dir + "loom_cli_stderr.txt";
+  const std::string command = std::string(LOOM_BINARY_DIR) + "/bin/loom " + arguments + " >" + out + " 2>" + err;
+  const int status = std::system(command.c_str());
+  Result result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = slurp(out);
+  result.err = slurp(err);
+  return result;
+}
+
+std::string write_small_model() {
+  const std::string path = ::testing::TempDir() + "cli_model.json";
+  std::ofstream(path) << R"({"version": 1, "family": "gpt", "vocab_size": 256, "hidden": 32, "layers": 1,
+                            "heads": 2, "seq_len": 16})";
+  return path;
+}
+
+TEST(Cli, TrainWritesMetricsAndCheckpointThenSamples) {
+  const std::string dir = ::testing::TempDir();
+  const std::string metrics = dir + "cli_metrics.jsonl";
+  const std::string checkpoint = dir + "cli_checkpoint";
+  std::filesystem::remove(metrics);
+  std::filesystem::remove_all(checkpoint);
+  const Result train = run_loom("train --model " + write_small_model() +
+                                " --steps 4 --batch 2 --seq 16 --threads 1 --metrics " + metrics + " --save " +
+                                checkpoint);
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  EXPECT_NE(train.out.find("step 4/4"), std::string::npos) << train.out;
+  std::ifstream in(metrics);
+  std::string line;
+  int steps = 0;
+  nlohmann::json last;
+  while (std::getline(in, line)) {
+    last = nlohmann::json::parse(line);
+    if (last.value("summary", false)) break;
+    ++steps;
+    for (const char* key : {"step", "loss", "step_ms", "tokens_per_s", "peak_mem_bytes"})
+      EXPECT_TRUE(last.contains(key)) << key << " missing in " << line;
+  }
+  EXPECT_EQ(steps, 4);
+  EXPECT_TRUE(last.value("summary", false));
+  EXPECT_GT(last.at("peak_mem_bytes").get<int64_t>(), 0);
+  EXPECT_FALSE(std::filesystem::exists(metrics + ".tmp"));
+
+  const Result sample = run_loom("sample --resume " + checkpoint + " --prompt Hello --tokens 12 --seed 3");
+  ASSERT_EQ(sample.exit_code, 0) << sample.err;
+  EXPECT_EQ(sample.out.rfind("Hello", 0), 0u) << sample.out;
+  EXPECT_GE(sample.out.size(), 5u + 12u);
+
+  // Resuming a finished run does nothing; asking for more steps continues it.
+  const Result more = run_loom("train --resume " + checkpoint + " --steps 6 --threads 1");
+  ASSERT_EQ(more.exit_code, 0) << more.err;
+  EXPECT_NE(more.out.find("step 6/6"), std::string::npos) << more.out;
+}
+
+struct BadFlag {
+  std::string arguments;
+  std::string expected;  // a fragment of the one-line error
+};
+
+class CliErrors : public ::testing::TestWithParam<BadFlag> {};
+
+TEST_P(CliErrors, OneLineErrorAndNonZeroExit) {
+  const Result result = run_loom(GetParam().arguments);
+  EXPECT_NE(result.exit_code, 0) << GetParam().arguments;
+  EXPECT_NE(result.err.find(GetParam().expected), std::string::npos) << result.err;
+  // Exactly one line on stderr.
+  ASSERT_FALSE(result.err.empty());
+  EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << result.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, CliErrors,
+    ::testing::Values(BadFlag{"train --steps 0", "--steps 0 must be a positive integer"},
+                      BadFlag{"train --batch -3", "--batch -3 must be a positive integer"},
+                      BadFlag{"train --seq 100000", "--seq 100000 exceeds the model's seq_len=128"},
+                      BadFlag{"train --steps abc", "--steps"},
+                      BadFlag{"train --frobnicate 1", "frobnicate"},
+                      BadFlag{"train --model giant", "--model: 'giant' is neither a preset"},
+                      BadFlag{"train --model /no/such/model.json", "model file '/no/such/model.json' cannot be opened"},
+                      BadFlag{"train --data /no/such/corpus.txt", "/no/such/corpus.txt"},
+                      BadFlag{"train --resume /no/such/checkpoint", "--resume: '/no/such/checkpoint'"},
+                      BadFlag{"train --lr -1", "--lr -1 must be positive"},
+                      BadFlag{"sample", "--resume"},
+                      BadFlag{"frobnicate", "frobnicate"}));
+
+}  // namespace
