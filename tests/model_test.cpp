@@ -226,7 +226,7 @@ TEST(BadInputs, MissingDataFileAndBadSizes) {
 }
 
 TEST(ModelConfig, ParameterCountMatchesTheBuiltModel) {
-  for (const std::string& name : {"tiny", "llama-tiny", "gpt-bench"}) {
+  for (const char* name : {"tiny", "llama-tiny", "gpt-bench"}) {
     const nn::ModelConfig config = nn::model_preset(name);
     nn::TransformerModel model(config, 1);
     EXPECT_EQ(model.parameter_count(), config.parameter_count()) << name;

@@ -53,7 +53,7 @@ void Tape::backward(const std::vector<Var>& roots, const std::vector<Tensor>& se
     std::vector<Tensor> output_grads(node.outputs.size());
     bool any = false;
     for (size_t o = 0; o < node.outputs.size(); ++o) {
-      if (auto slot = node.outputs[o].lock(); slot && slot->grad.defined()) {
+      if (const auto& slot = node.outputs[o]; slot->grad.defined()) {
         output_grads[o] = std::move(slot->grad);  // an op output's gradient is needed only here
         slot->grad = Tensor();
         any = true;

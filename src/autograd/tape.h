@@ -40,7 +40,7 @@ class Tape {
   struct Node {
     std::shared_ptr<ops::Primitive> op;
     std::vector<std::shared_ptr<GradSlot>> inputs;  // null for inputs that need no gradient
-    std::vector<std::weak_ptr<GradSlot>> outputs;
+    std::vector<std::shared_ptr<GradSlot>> outputs;  // slots hold gradients only, never values
     std::vector<Shape> output_shapes;
   };
   std::vector<Node> nodes_;
