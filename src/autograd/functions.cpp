@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "autograd/op_profile.h"
 #include "autograd/tape.h"
 #include "ops/add.h"
 #include "ops/attention.h"
@@ -23,7 +24,11 @@ namespace loom::autograd {
 
 Var matmul(const Var& a, const Var& b, bool transpose_a, bool transpose_b) {
   auto op = std::make_shared<ops::MatMul>(transpose_a, transpose_b);
-  Tensor y = op->forward(a.value(), b.value());
+  Tensor y;
+  {
+    OpTimer timer(*op, false);
+    y = op->forward(a.value(), b.value());
+  }
   return apply_one(op, {a, b}, std::move(y));
 }
 
@@ -34,79 +39,131 @@ Var linear(const Var& x, const Var& weight, const Var& bias) {
 
 Var bias_add(const Var& x, const Var& bias) {
   auto op = std::make_shared<ops::BiasAdd>();
-  Tensor y = op->forward(x.value(), bias.value());
+  Tensor y;
+  {
+    OpTimer timer(*op, false);
+    y = op->forward(x.value(), bias.value());
+  }
   return apply_one(op, {x, bias}, std::move(y));
 }
 
 Var gelu(const Var& x) {
   auto op = std::make_shared<ops::Gelu>();
-  Tensor y = op->forward(x.value());
+  Tensor y;
+  {
+    OpTimer timer(*op, false);
+    y = op->forward(x.value());
+  }
   return apply_one(op, {x}, std::move(y));
 }
 
 Var layer_norm(const Var& x, const Var& gamma, const Var& beta, float eps) {
   auto op = std::make_shared<ops::LayerNorm>(eps);
-  Tensor y = op->forward(x.value(), gamma.value(), beta.value());
+  Tensor y;
+  {
+    OpTimer timer(*op, false);
+    y = op->forward(x.value(), gamma.value(), beta.value());
+  }
   return apply_one(op, {x, gamma, beta}, std::move(y));
 }
 
 Var rms_norm(const Var& x, const Var& gamma, float eps) {
   auto op = std::make_shared<ops::RmsNorm>(eps);
-  Tensor y = op->forward(x.value(), gamma.value());
+  Tensor y;
+  {
+    OpTimer timer(*op, false);
+    y = op->forward(x.value(), gamma.value());
+  }
   return apply_one(op, {x, gamma}, std::move(y));
 }
 
 Var softmax(const Var& x) {
   auto op = std::make_shared<ops::Softmax>();
-  Tensor y = op->forward(x.value());
+  Tensor y;
+  {
+    OpTimer timer(*op, false);
+    y = op->forward(x.value());
+  }
   return apply_one(op, {x}, std::move(y));
 }
 
 Var causal_attention(const Var& q, const Var& k, const Var& v) {
   auto op = std::make_shared<ops::CausalAttention>();
-  Tensor y = op->forward(q.value(), k.value(), v.value());
+  Tensor y;
+  {
+    OpTimer timer(*op, false);
+    y = op->forward(q.value(), k.value(), v.value());
+  }
   return apply_one(op, {q, k, v}, std::move(y));
 }
 
 Var rotary(const Var& x, float theta, int64_t position_offset) {
   auto op = std::make_shared<ops::Rotary>(theta, position_offset);
-  Tensor y = op->forward(x.value());
+  Tensor y;
+  {
+    OpTimer timer(*op, false);
+    y = op->forward(x.value());
+  }
   return apply_one(op, {x}, std::move(y));
 }
 
 Var swiglu(const Var& gate, const Var& up) {
   auto op = std::make_shared<ops::SwiGlu>();
-  Tensor y = op->forward(gate.value(), up.value());
+  Tensor y;
+  {
+    OpTimer timer(*op, false);
+    y = op->forward(gate.value(), up.value());
+  }
   return apply_one(op, {gate, up}, std::move(y));
 }
 
 Var embedding(const Var& ids, const Var& table) {
   auto op = std::make_shared<ops::Embedding>();
-  Tensor y = op->forward(ids.value(), table.value());
+  Tensor y;
+  {
+    OpTimer timer(*op, false);
+    y = op->forward(ids.value(), table.value());
+  }
   return apply_one(op, {ids, table}, std::move(y));
 }
 
 Var cross_entropy(const Var& logits, const Var& targets) {
   auto op = std::make_shared<ops::CrossEntropy>();
-  Tensor y = op->forward(logits.value(), targets.value());
+  Tensor y;
+  {
+    OpTimer timer(*op, false);
+    y = op->forward(logits.value(), targets.value());
+  }
   return apply_one(op, {logits, targets}, std::move(y));
 }
 
 Var add(const Var& a, const Var& b) {
   auto op = std::make_shared<ops::Add>();
-  Tensor y = op->forward(a.value(), b.value());
+  Tensor y;
+  {
+    OpTimer timer(*op, false);
+    y = op->forward(a.value(), b.value());
+  }
   return apply_one(op, {a, b}, std::move(y));
 }
 
 std::vector<Var> split(const Var& x, const std::vector<int64_t>& sizes) {
   auto op = std::make_shared<ops::Split>(sizes);
-  std::vector<Tensor> pieces = op->forward(x.value());
+  std::vector<Tensor> pieces;
+  {
+    OpTimer timer(*op, false);
+    pieces = op->forward(x.value());
+  }
   return apply(op, {x}, std::move(pieces));
 }
 
 Var reshape(const Var& x, const Shape& shape) {
   auto op = std::make_shared<ops::Reshape>();
-  Tensor y = op->forward(x.value(), shape);
+  Tensor y;
+  {
+    OpTimer timer(*op, false);
+    y = op->forward(x.value(), shape);
+  }
   return apply_one(op, {x}, std::move(y));
 }
 

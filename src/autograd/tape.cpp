@@ -1,6 +1,7 @@
 // Reverse-mode replay of a tape.
 #include "autograd/tape.h"
 
+#include "autograd/op_profile.h"
 #include "core/error.h"
 
 namespace loom::autograd {
@@ -70,7 +71,11 @@ void Tape::backward(const std::vector<Var>& roots, const std::vector<Tensor>& se
       any_needed = any_needed || needs[i];
     }
     if (!any_needed) continue;
-    std::vector<Tensor> input_grads = node.op->backward(output_grads, needs);
+    std::vector<Tensor> input_grads;
+    {
+      OpTimer timer(*node.op, true);
+      input_grads = node.op->backward(output_grads, needs);
+    }
     LOOM_CHECK(input_grads.size() == node.inputs.size(), "{} returned {} gradients for {} inputs",
                node.op->name(), input_grads.size(), node.inputs.size());
     output_grads.clear();

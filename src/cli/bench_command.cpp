@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "autograd/op_profile.h"
 #include "core/tensor.h"
 #include "ops/cpu/kernels.h"
 #include "train/session.h"
@@ -20,6 +21,7 @@ namespace {
 
 struct BenchFlags {
   bool json = false;
+  bool profile = false;
   int threads = 2;
   int64_t steps = 4;
   int64_t warmup_steps = 1;
@@ -59,7 +61,18 @@ void run_bench_step(BenchFlags& flags) {
   auto session = train::TrainSession::create(config);
   for (int64_t i = 0; i < flags.warmup_steps; ++i) session->step();
   std::vector<double> step_ms;
-  for (int64_t i = 0; i < flags.steps; ++i) step_ms.push_back(session->step().step_ms);
+  double forward_ms = 0.0, backward_ms = 0.0, optimizer_ms = 0.0;
+  auto& profile = autograd::OpProfile::instance();
+  profile.reset();
+  profile.set_enabled(flags.profile);
+  for (int64_t i = 0; i < flags.steps; ++i) {
+    const train::StepRecord record = session->step();
+    step_ms.push_back(record.step_ms);
+    forward_ms += record.forward_ms;
+    backward_ms += record.backward_ms;
+    optimizer_ms += record.optimizer_ms;
+  }
+  profile.set_enabled(false);
   std::sort(step_ms.begin(), step_ms.end());
   const double median_ms = step_ms[step_ms.size() / 2];
   const nn::ModelConfig& model = session->model_config();
@@ -77,6 +90,16 @@ void run_bench_step(BenchFlags& flags) {
   fmt::print("  {:<28} {:>12.1f}\n", "achieved GFLOP/s", gflops);
   fmt::print("  {:<28} {:>12.1f}\n", "oneDNN fp32 GEMM peak", gemm_peak);
   fmt::print("  {:<28} {:>12.3f}\n", "MFU (achieved / peak)", mfu);
+  const double n = double(flags.steps);
+  fmt::print("  per step: forward {:.1f} ms, backward {:.1f} ms, optimizer {:.1f} ms\n", forward_ms / n,
+             backward_ms / n, optimizer_ms / n);
+  if (flags.profile) {
+    fmt::print("  {:<20} {:>12} {:>12} {:>8}\n", "op", "forward ms", "backward ms", "calls");
+    for (const auto& [op, time] : profile.times()) {
+      fmt::print("  {:<20} {:>12.1f} {:>12.1f} {:>8}\n", op, time.forward_ms / n, time.backward_ms / n,
+                 double(time.forward_calls) / n);
+    }
+  }
   const nlohmann::json line = {{"model", model.name},    {"threads", threads},      {"batch", config.batch},
                                {"seq", config.seq},      {"step_ms", median_ms},    {"tokens_per_s", tokens_per_s},
                                {"gflops", gflops},       {"gemm_peak_gflops", gemm_peak}, {"mfu", mfu},
@@ -92,6 +115,7 @@ void add_bench_command(CLI::App& app) {
   bench->require_subcommand(1);
   CLI::App* step = bench->add_subcommand("step", "Training throughput and MFU of the reference model");
   step->add_flag("--json", flags->json, "Print the JSON line only at the end (it is always printed last)");
+  step->add_flag("--profile", flags->profile, "Print time per primitive (forward and backward)");
   step->add_option("--threads", flags->threads, "Compute threads")->capture_default_str();
   step->add_option("--steps", flags->steps, "Timed steps")->capture_default_str();
   step->add_option("--warmup-steps", flags->warmup_steps, "Untimed warm-up steps")->capture_default_str();

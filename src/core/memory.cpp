@@ -2,7 +2,10 @@
 #include "core/memory.h"
 
 #include <cstdlib>
+#include <mutex>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 #include "core/error.h"
 
@@ -16,7 +19,84 @@ void raise_peak(std::atomic<int64_t>& peak, int64_t value) {
   while (value > seen && !peak.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
   }
 }
+// Freed host blocks of at least kCachedBlockMinBytes, by exact (page-rounded) size.
+constexpr size_t kCachedBlockMinBytes = size_t{1} << 16;
+constexpr size_t kPageBytes = 4096;
+
+class HostBlockCache {
+ public:
+  static HostBlockCache& instance() {
+    static HostBlockCache* cache = new HostBlockCache();  // never destroyed: tensors may outlive statics
+    return *cache;
+  }
+
+  void* allocate(size_t bytes) {
+    const size_t rounded = round(bytes);
+    if (rounded >= kCachedBlockMinBytes) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = blocks_.find(rounded);
+      if (it != blocks_.end() && !it->second.empty()) {
+        void* block = it->second.back();
+        it->second.pop_back();
+        cached_bytes_ -= static_cast<int64_t>(rounded);
+        return block;
+      }
+    }
+    void* block = std::aligned_alloc(64, rounded);
+    if (block == nullptr) {
+      release();
+      block = std::aligned_alloc(64, rounded);
+      if (block == nullptr) throw std::bad_alloc();
+    }
+    return block;
+  }
+
+  void deallocate(void* block, size_t bytes) {
+    const size_t rounded = round(bytes);
+    if (rounded >= kCachedBlockMinBytes) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_bytes_ + static_cast<int64_t>(rounded) <= limit_bytes_) {
+        blocks_[rounded].push_back(block);
+        cached_bytes_ += static_cast<int64_t>(rounded);
+        return;
+      }
+    }
+    std::free(block);
+  }
+
+  void release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [size, list] : blocks_)
+      for (void* block : list) std::free(block);
+    blocks_.clear();
+    cached_bytes_ = 0;
+  }
+
+  int64_t cached_bytes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cached_bytes_;
+  }
+
+ private:
+  HostBlockCache() {
+    if (const char* limit = std::getenv("LOOM_HOST_CACHE_MB")) limit_bytes_ = std::atoll(limit) * (int64_t{1} << 20);
+  }
+  static size_t round(size_t bytes) {
+    const size_t unit = bytes >= kCachedBlockMinBytes ? kPageBytes : 64;
+    return bytes == 0 ? 64 : (bytes + unit - 1) / unit * unit;
+  }
+
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<void*>> blocks_;
+  int64_t cached_bytes_ = 0;
+  int64_t limit_bytes_ = int64_t{8} << 30;  // LOOM_HOST_CACHE_MB overrides
+};
+
 }  // namespace
+
+void release_cached_host_memory() { HostBlockCache::instance().release(); }
+
+int64_t MemoryTracker::cached_bytes() const { return HostBlockCache::instance().cached_bytes(); }
 
 std::string memory_category_name(MemoryCategory category) {
   switch (category) {
@@ -74,9 +154,7 @@ Storage::Storage(size_t bytes, Device device, MemoryCategory category)
   if (device == Device::cuda) {
     data_ = cuda::allocate(bytes == 0 ? 1 : bytes);
   } else {
-    const size_t rounded = ((bytes + 63) / 64) * 64;
-    data_ = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-    if (data_ == nullptr) throw std::bad_alloc();
+    data_ = HostBlockCache::instance().allocate(bytes);
   }
   MemoryTracker::instance().on_allocate(category, bytes);
 }
@@ -89,7 +167,7 @@ Storage::~Storage() {
     } catch (...) {  // a destructor must not throw; the buffer is lost with the device
     }
   } else {
-    std::free(data_);
+    HostBlockCache::instance().deallocate(data_, bytes_);
   }
 }
 

@@ -61,12 +61,18 @@ StepRecord TrainSession::step() {
   optimizer_->zero_grad();
   autograd::Tape tape;
   autograd::Var loss;
+  auto since = [](clock::time_point t) { return std::chrono::duration<double, std::milli>(clock::now() - t).count(); };
+  StepRecord record;
+  auto phase = clock::now();
   {
     autograd::TapeScope scope(tape);
     loss = model_->loss(batch.inputs, batch.targets);
   }
+  record.forward_ms = since(phase);
+  phase = clock::now();
   tape.backward(loss);
-  StepRecord record;
+  record.backward_ms = since(phase);
+  phase = clock::now();
   record.loss = loss.value().item();
   if (!std::isfinite(record.loss)) {
     throw Error(fmt::format("training diverged: loss is {} at step {} (try a smaller --lr than {})", record.loss,
@@ -75,6 +81,7 @@ StepRecord TrainSession::step() {
   record.grad_norm = nn::clip_grad_norm(model_->parameters(), config_.grad_clip);
   record.lr = schedule_.at(step_);
   optimizer_->step(record.lr);
+  record.optimizer_ms = since(phase);
   ++step_;
   record.step = step_;
   record.step_ms = std::chrono::duration<double, std::milli>(clock::now() - start).count();

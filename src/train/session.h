@@ -23,6 +23,9 @@ struct StepRecord {
   float lr = 0.0f;
   double grad_norm = 0.0;
   double step_ms = 0.0;
+  double forward_ms = 0.0;   // of step_ms: the forward,
+  double backward_ms = 0.0;  // the backward,
+  double optimizer_ms = 0.0; // clipping and the AdamW update
   double tokens_per_s = 0.0;
   int64_t peak_mem_bytes = 0;  // process peak over all categories since the run started
 };
