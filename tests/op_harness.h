@@ -3,7 +3,9 @@
 // differentiable function on an autograd tape. The checks:
 //   forward   fp32 outputs against the reference, relative to the reference's largest magnitude;
 //   gradient  the primitive's backward of L = sum(out * R) (R random, fixed) against central
-//             differences of the double reference, and needs_input_grad honoured;
+//             differences of the double reference (at every element, or at a sample of a large
+//             input's), relative to the gradient's largest magnitude; and needs_input_grad
+//             honoured (undefined where not asked for);
 //   autograd  the tape's gradients equal the primitive's direct backward.
 #pragma once
 
@@ -46,7 +48,7 @@ struct OpCase {
   std::vector<OpInput> inputs;
   double forward_tolerance = 1e-5;   // max |fp32 - reference| / max |reference|
   double gradient_tolerance = 1e-3;  // max |analytic - numeric| / max |numeric|
-  bool check_gradient = true;        // false for the larger, forward-only shapes
+  int64_t gradient_samples = 0;      // finite differences at this many elements per input (0: all)
   double flops = 0.0;                // the expected forward_flops()
   // Builds the primitive and runs its forward.
   std::function<OpRun(const std::vector<Tensor>&)> forward;
@@ -61,8 +63,8 @@ void PrintTo(const OpCase& op_case, std::ostream* out);
 
 std::vector<int32_t> as_ids(const Values& values);
 
-// max |got - want| / max(max |want|, 1e-6).
-double scaled_error(const std::vector<float>& got, const Values& want);
+// max |got - want| / max(max |want|, min_scale, 1e-6).
+double scaled_error(const std::vector<float>& got, const Values& want, double min_scale = 0.0);
 
 // The three checks; each reports through gtest's EXPECT macros.
 void check_forward(const OpCase& op_case);

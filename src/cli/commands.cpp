@@ -2,9 +2,11 @@
 #include "cli/commands.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 
 #include "core/error.h"
 
@@ -23,6 +25,12 @@ int run_main(int argc, char** argv) {
   add_train_command(app);
   add_sample_command(app);
   add_bench_command(app);
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+  if (argc > 1 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+    fmt::print(stderr, "loom: error: unknown command '{}' (valid: {})\n", argv[1], fmt::join(names, ", "));
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -19,8 +19,7 @@ Tensor Add::forward(const Tensor& a_in, const Tensor& b_in) {
   return y;
 }
 
-std::vector<Tensor> Add::backward(const std::vector<Tensor>& output_grads,
-                                  const std::vector<bool>& needs_input_grad) {
+std::vector<Tensor> Add::backward(const std::vector<Tensor>& output_grads, const std::vector<bool>& needs_input_grad) {
   const Tensor dy = output_grads.at(0).contiguous();
   LOOM_CHECK(dy.shape() == shape_, "add: gradient {} for output {}", dy.describe(), shape_str(shape_));
   std::vector<Tensor> grads(2);

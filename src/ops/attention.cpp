@@ -24,8 +24,8 @@ Tensor CausalAttention::forward(const Tensor& q, const Tensor& k, const Tensor& 
   LOOM_CHECK(k.ndim() == 4 && k.dim(0) == q.dim(0) && k.dim(1) == q.dim(1) && k.dim(3) == q.dim(3) && k.dim(2) > 0,
              "causal_attention: k {} does not match q {} (want [B, T, Hkv, D])", k.describe(), q.describe());
   LOOM_CHECK(v.shape() == k.shape(), "causal_attention: v {} differs from k {}", v.describe(), k.describe());
-  LOOM_CHECK(q.dim(2) % k.dim(2) == 0, "causal_attention: {} query heads are not a multiple of {} kv heads",
-             q.dim(2), k.dim(2));
+  LOOM_CHECK(q.dim(2) % k.dim(2) == 0, "causal_attention: {} query heads are not a multiple of {} kv heads", q.dim(2),
+             k.dim(2));
   shape_ = {q.dim(0), q.dim(1), q.dim(2), k.dim(2), q.dim(3)};
   q_ = q.contiguous();
   k_ = k.contiguous();
@@ -49,8 +49,8 @@ std::vector<Tensor> CausalAttention::backward(const std::vector<Tensor>& output_
   if (needs_input_grad[0] || needs_input_grad[1] || needs_input_grad[2]) {
     auto out = [&](size_t i) { return grads[i].defined() ? grads[i].f32() : nullptr; };
     Tensor workspace = kernel_workspace(shape_);
-    cpu::attention_backward(shape_, q_.f32(), k_.f32(), v_.f32(), out_.f32(), lse_.f32(), dout.f32(), out(0),
-                            out(1), out(2), workspace.f32());
+    cpu::attention_backward(shape_, q_.f32(), k_.f32(), v_.f32(), out_.f32(), lse_.f32(), dout.f32(), out(0), out(1),
+                            out(2), workspace.f32());
   }
   q_ = Tensor();
   k_ = Tensor();

@@ -12,8 +12,8 @@ Tensor BiasAdd::forward(const Tensor& x_in, const Tensor& bias_in) {
   const Tensor x = x_in.contiguous();
   const Tensor bias = bias_in.contiguous();
   LOOM_CHECK(x.ndim() >= 1, "bias_add: x must have at least 1 dim, got {}", x.describe());
-  LOOM_CHECK(bias.ndim() == 1 && bias.dim(0) == x.dim(-1), "bias_add: bias {} does not match x {}",
-             bias.describe(), x.describe());
+  LOOM_CHECK(bias.ndim() == 1 && bias.dim(0) == x.dim(-1), "bias_add: bias {} does not match x {}", bias.describe(),
+             x.describe());
   x_shape_ = x.shape();
   cols_ = x.dim(-1);
   rows_ = cols_ == 0 ? 0 : x.numel() / cols_;

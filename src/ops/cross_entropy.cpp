@@ -22,14 +22,13 @@ Tensor CrossEntropy::forward(const Tensor& logits, const Tensor& targets) {
   const int32_t* target = targets_.i32();
   counted_rows_ = 0;
   for (int64_t r = 0; r < rows; ++r) {
-    LOOM_CHECK(target[r] >= -1 && target[r] < vocab, "cross_entropy: target {} at row {} outside [-1, {})",
-               target[r], r, vocab);
+    LOOM_CHECK(target[r] >= -1 && target[r] < vocab, "cross_entropy: target {} at row {} outside [-1, {})", target[r],
+               r, vocab);
     counted_rows_ += target[r] >= 0 ? 1 : 0;
   }
   lse_ = Tensor::empty({rows});
   const double total = cpu::cross_entropy_forward(logits_.f32(), target, lse_.f32(), rows, vocab);
-  return Tensor::from_vector({counted_rows_ == 0 ? 0.0f : static_cast<float>(total / double(counted_rows_))},
-                             {1});
+  return Tensor::from_vector({counted_rows_ == 0 ? 0.0f : static_cast<float>(total / double(counted_rows_))}, {1});
 }
 
 std::vector<Tensor> CrossEntropy::backward(const std::vector<Tensor>& output_grads,

@@ -15,8 +15,7 @@ Tensor Gelu::forward(const Tensor& x) {
   return y;
 }
 
-std::vector<Tensor> Gelu::backward(const std::vector<Tensor>& output_grads,
-                                   const std::vector<bool>& needs_input_grad) {
+std::vector<Tensor> Gelu::backward(const std::vector<Tensor>& output_grads, const std::vector<bool>& needs_input_grad) {
   const Tensor dy = output_grads.at(0).contiguous();
   LOOM_CHECK(dy.shape() == x_.shape(), "gelu: gradient {} for output {}", dy.describe(), x_.describe());
   std::vector<Tensor> grads(1);

@@ -10,8 +10,7 @@ Tensor LayerNorm::forward(const Tensor& x, const Tensor& gamma, const Tensor& be
   require_cpu(x, "layer_norm");
   require_cpu(gamma, "layer_norm");
   require_cpu(beta, "layer_norm");
-  LOOM_CHECK(x.ndim() >= 1 && x.dim(-1) > 0, "layer_norm: x must have a non-empty last dim, got {}",
-             x.describe());
+  LOOM_CHECK(x.ndim() >= 1 && x.dim(-1) > 0, "layer_norm: x must have a non-empty last dim, got {}", x.describe());
   const int64_t cols = x.dim(-1);
   LOOM_CHECK(gamma.shape() == Shape{cols}, "layer_norm: gamma {} for x {}", gamma.describe(), x.describe());
   LOOM_CHECK(beta.shape() == Shape{cols}, "layer_norm: beta {} for x {}", beta.describe(), x.describe());
@@ -22,8 +21,8 @@ Tensor LayerNorm::forward(const Tensor& x, const Tensor& gamma, const Tensor& be
   mean_ = Tensor::empty({rows});
   rstd_ = Tensor::empty({rows});
   Tensor y = Tensor::empty(x_.shape());
-  cpu::layer_norm_forward(x_.f32(), gamma_.f32(), beta.contiguous().f32(), eps_, y.f32(), mean_.f32(),
-                          rstd_.f32(), rows, cols);
+  cpu::layer_norm_forward(x_.f32(), gamma_.f32(), beta.contiguous().f32(), eps_, y.f32(), mean_.f32(), rstd_.f32(),
+                          rows, cols);
   return y;
 }
 

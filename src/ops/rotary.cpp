@@ -16,8 +16,7 @@ Tensor rotate(const Tensor& x, float theta, int64_t position_offset, bool invers
 
 Tensor Rotary::forward(const Tensor& x) {
   require_cpu(x, "rotary");
-  LOOM_CHECK(x.ndim() == 4 && x.dim(3) % 2 == 0, "rotary: x must be [B, T, H, D] with D even, got {}",
-             x.describe());
+  LOOM_CHECK(x.ndim() == 4 && x.dim(3) % 2 == 0, "rotary: x must be [B, T, H, D] with D even, got {}", x.describe());
   LOOM_CHECK(position_offset_ >= 0, "rotary: negative position offset {}", position_offset_);
   shape_ = x.shape();
   return rotate(x.contiguous(), theta_, position_offset_, false);

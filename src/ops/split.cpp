@@ -16,8 +16,8 @@ std::vector<Tensor> Split::forward(const Tensor& x) {
     LOOM_CHECK(size >= 0, "split: negative size {}", size);
     total += size;
   }
-  LOOM_CHECK(total == x.dim(-1), "split: sizes [{}] sum to {}, not the last dim of {}", fmt::join(sizes_, ", "),
-             total, x.describe());
+  LOOM_CHECK(total == x.dim(-1), "split: sizes [{}] sum to {}, not the last dim of {}", fmt::join(sizes_, ", "), total,
+             x.describe());
   x_shape_ = x.shape();
   const Tensor source = x.contiguous();
   const int64_t cols = x.dim(-1);

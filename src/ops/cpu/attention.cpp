@@ -23,21 +23,23 @@ namespace {
 
 constexpr int64_t kRowBlock = 64;
 
-// Pointers to one head's [T, D] slices and their row strides.
+// Where one head's [T, D] slice starts inside [B, T, H, D] (or [B, T, Hkv, D]), and the row strides.
 struct HeadSlices {
   int64_t q_stride;   // H * D
   int64_t kv_stride;  // Hkv * D
-  int64_t q_offset(const AttentionShape& s, int64_t b, int64_t h) const { return b * s.seq * q_stride + h * s.head_dim; }
+  int64_t q_offset(const AttentionShape& s, int64_t b, int64_t h) const {
+    return b * s.seq * q_stride + h * s.head_dim;
+  }
   int64_t kv_offset(const AttentionShape& s, int64_t b, int64_t kvh) const {
     return b * s.seq * kv_stride + kvh * s.head_dim;
   }
 };
 
 // scores[rows, cols] = scale * Q[i0 : i0 + rows] K[0 : cols]^T.
-void block_scores(const AttentionShape& s, const HeadSlices& slices, const float* qh, const float* kh,
-                  int64_t i0, int64_t rows, int64_t cols, float scale, float* scores) {
-  gemm(false, true, rows, cols, s.head_dim, scale, qh + i0 * slices.q_stride, slices.q_stride, kh,
-       slices.kv_stride, 0.0f, scores, cols);
+void block_scores(const AttentionShape& s, const HeadSlices& slices, const float* qh, const float* kh, int64_t i0,
+                  int64_t rows, int64_t cols, float scale, float* scores) {
+  gemm(false, true, rows, cols, s.head_dim, scale, qh + i0 * slices.q_stride, slices.q_stride, kh, slices.kv_stride,
+       0.0f, scores, cols);
 }
 
 }  // namespace
@@ -46,8 +48,8 @@ int64_t attention_workspace_floats(const AttentionShape& shape) {
   return 2 * std::min(kRowBlock, shape.seq) * shape.seq;
 }
 
-void attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                       float* out, float* lse, float* workspace) {
+void attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v, float* out, float* lse,
+                       float* workspace) {
   const HeadSlices slices{s.heads * s.head_dim, s.kv_heads * s.head_dim};
   const int64_t group = s.heads / s.kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
@@ -95,9 +97,8 @@ void attention_forward(const AttentionShape& s, const float* q, const float* k, 
   }
 }
 
-void attention_backward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                        const float* out, const float* lse, const float* dout, float* dq, float* dk,
-                        float* dv, float* workspace) {
+void attention_backward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* out,
+                        const float* lse, const float* dout, float* dq, float* dk, float* dv, float* workspace) {
   const HeadSlices slices{s.heads * s.head_dim, s.kv_heads * s.head_dim};
   const int64_t group = s.heads / s.kv_heads;
   const int64_t d = s.head_dim;
@@ -140,13 +141,11 @@ void attention_backward(const AttentionShape& s, const float* q, const float* k,
           }
           const float* do_block = doh + i0 * slices.q_stride;
           if (dvh != nullptr) {  // dV[0 : cols] += P^T dO[i0 : i0 + rows]
-            gemm(true, false, cols, d, rows, 1.0f, probs, cols, do_block, slices.q_stride, 1.0f, dvh,
-                 slices.kv_stride);
+            gemm(true, false, cols, d, rows, 1.0f, probs, cols, do_block, slices.q_stride, 1.0f, dvh, slices.kv_stride);
           }
           if (!need_dscores) continue;
           // dP[rows, cols] = dO[i0 : i0 + rows] V[0 : cols]^T
-          gemm(false, true, rows, cols, d, 1.0f, do_block, slices.q_stride, vh, slices.kv_stride, 0.0f,
-               dscores, cols);
+          gemm(false, true, rows, cols, d, 1.0f, do_block, slices.q_stride, vh, slices.kv_stride, 0.0f, dscores, cols);
           for (int64_t r = 0; r < rows; ++r) {
             const float* o_row = oh + (i0 + r) * slices.q_stride;
             const float* do_row = do_block + r * slices.q_stride;
@@ -165,8 +164,8 @@ void attention_backward(const AttentionShape& s, const float* q, const float* k,
                  dqh + i0 * slices.q_stride, slices.q_stride);
           }
           if (dkh != nullptr) {  // dK[0 : cols] += dS^T Q[i0 : i0 + rows]
-            gemm(true, false, cols, d, rows, 1.0f, dscores, cols, qh + i0 * slices.q_stride, slices.q_stride,
-                 1.0f, dkh, slices.kv_stride);
+            gemm(true, false, cols, d, rows, 1.0f, dscores, cols, qh + i0 * slices.q_stride, slices.q_stride, 1.0f, dkh,
+                 slices.kv_stride);
           }
         }
       }

@@ -11,8 +11,7 @@
 
 namespace loom::ops::cpu {
 
-double cross_entropy_forward(const float* logits, const int32_t* targets, float* lse, int64_t rows,
-                             int64_t vocab) {
+double cross_entropy_forward(const float* logits, const int32_t* targets, float* lse, int64_t rows, int64_t vocab) {
   std::vector<double> row_loss(static_cast<size_t>(rows), 0.0);
 #pragma omp parallel for schedule(static) if (rows * vocab > 16384)
   for (int64_t r = 0; r < rows; ++r) {
@@ -32,8 +31,8 @@ double cross_entropy_forward(const float* logits, const int32_t* targets, float*
   return total;
 }
 
-void cross_entropy_backward(const float* logits, const int32_t* targets, const float* lse,
-                            float scale, float* dlogits, int64_t rows, int64_t vocab) {
+void cross_entropy_backward(const float* logits, const int32_t* targets, const float* lse, float scale, float* dlogits,
+                            int64_t rows, int64_t vocab) {
 #pragma omp parallel for schedule(static) if (rows * vocab > 16384)
   for (int64_t r = 0; r < rows; ++r) {
     float* drow = dlogits + r * vocab;

@@ -71,8 +71,7 @@ void swiglu_forward(const float* gate, const float* up, float* y, int64_t count)
   }
 }
 
-void swiglu_backward(const float* gate, const float* up, const float* dy, float* dgate, float* dup,
-                     int64_t count) {
+void swiglu_backward(const float* gate, const float* up, const float* dy, float* dgate, float* dup, int64_t count) {
   if (dgate != nullptr && dup != nullptr) {
 #pragma omp parallel for simd schedule(static) if (count > kParallelMin)
     for (int64_t i = 0; i < count; ++i) {

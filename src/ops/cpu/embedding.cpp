@@ -17,8 +17,7 @@ void embedding_forward(const int32_t* ids, const float* table, float* y, int64_t
   }
 }
 
-void embedding_backward(const int32_t* ids, const float* dy, float* dtable, int64_t count,
-                        int64_t vocab, int64_t dim) {
+void embedding_backward(const int32_t* ids, const float* dy, float* dtable, int64_t count, int64_t vocab, int64_t dim) {
 #pragma omp parallel if (vocab * dim > 16384 || count * dim > 16384)
   {
     const int64_t threads = omp_get_num_threads();

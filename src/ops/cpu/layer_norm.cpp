@@ -1,7 +1,8 @@
 // LayerNorm kernels. The forward reads each row once for its statistics (sum and sum of squares
-// of x - x[0]: the shift keeps E[d^2] - E[d]^2 from cancelling when |mean| >> std) and once more,
-// from L1, to write y. The backward makes one pass for the two row sums and the gamma and beta
-// partials, and one to write dx:
+// of d = x - x[0]: the shift keeps E[d^2] - E[d]^2 from cancelling when |mean| >> std) and once
+// more, from L1, to write y from d - mean(d), which keeps the digits that x - mean loses when the
+// mean is rounded to fp32. The backward makes one fused pass for the two row sums and the gamma
+// and beta partials, and one to write dx:
 //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  g = dy * gamma,  xhat = (x - mean) * rstd.
 #include <algorithm>
 #include <cmath>
@@ -11,8 +12,8 @@
 
 namespace loom::ops::cpu {
 
-void layer_norm_forward(const float* x, const float* gamma, const float* beta, float eps, float* y,
-                        float* mean, float* rstd, int64_t rows, int64_t cols) {
+void layer_norm_forward(const float* x, const float* gamma, const float* beta, float eps, float* y, float* mean,
+                        float* rstd, int64_t rows, int64_t cols) {
   const float inv_cols = 1.0f / static_cast<float>(cols);
 #pragma omp parallel for schedule(static) if (rows * cols > 16384)
   for (int64_t r = 0; r < rows; ++r) {
@@ -32,18 +33,18 @@ void layer_norm_forward(const float* x, const float* gamma, const float* beta, f
     const float mu = shift + shifted_mean;
     const float rs = 1.0f / std::sqrt(variance + eps);
 #pragma omp simd
-    for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - mu) * rs * gamma[c] + beta[c];
+    for (int64_t c = 0; c < cols; ++c) yr[c] = ((xr[c] - shift) - shifted_mean) * rs * gamma[c] + beta[c];
     mean[r] = mu;
     rstd[r] = rs;
   }
 }
 
-void layer_norm_backward(const float* x, const float* gamma, const float* mean, const float* rstd,
-                         const float* dy, float* dx, float* dgamma, float* dbeta, int64_t rows,
-                         int64_t cols) {
+void layer_norm_backward(const float* x, const float* gamma, const float* mean, const float* rstd, const float* dy,
+                         float* dx, float* dgamma, float* dbeta, int64_t rows, int64_t cols) {
   const float inv_cols = 1.0f / static_cast<float>(cols);
-  ColumnPartials gamma_partials(dgamma != nullptr ? cols : 0);
-  ColumnPartials beta_partials(dbeta != nullptr ? cols : 0);
+  // The partials are accumulated whether or not they are wanted: one fused loop beats a branch.
+  ColumnPartials gamma_partials(cols);
+  ColumnPartials beta_partials(cols);
 #pragma omp parallel if (rows * cols > 16384)
   {
     float* dgamma_local = gamma_partials.slot();
@@ -54,23 +55,18 @@ void layer_norm_backward(const float* x, const float* gamma, const float* mean, 
       const float* dyr = dy + r * cols;
       const float mu = mean[r];
       const float rs = rstd[r];
-      if (dgamma != nullptr) {
-#pragma omp simd
-        for (int64_t c = 0; c < cols; ++c) dgamma_local[c] += dyr[c] * (xr[c] - mu) * rs;
-      }
-      if (dbeta != nullptr) {
-#pragma omp simd
-        for (int64_t c = 0; c < cols; ++c) dbeta_local[c] += dyr[c];
-      }
-      if (dx == nullptr) continue;
       float sum_g = 0.0f;
       float sum_g_xhat = 0.0f;
 #pragma omp simd reduction(+ : sum_g, sum_g_xhat)
       for (int64_t c = 0; c < cols; ++c) {
+        const float xhat = (xr[c] - mu) * rs;
         const float g = dyr[c] * gamma[c];
+        dgamma_local[c] += dyr[c] * xhat;
+        dbeta_local[c] += dyr[c];
         sum_g += g;
-        sum_g_xhat += g * (xr[c] - mu) * rs;
+        sum_g_xhat += g * xhat;
       }
+      if (dx == nullptr) continue;
       const float mean_g = sum_g * inv_cols;
       const float mean_g_xhat = sum_g_xhat * inv_cols;
       float* dxr = dx + r * cols;

@@ -8,8 +8,8 @@
 
 namespace loom::ops::cpu {
 
-void rotary_forward(const float* x, float* y, int64_t batch, int64_t seq, int64_t heads,
-                    int64_t head_dim, float theta, int64_t position_offset, bool inverse) {
+void rotary_forward(const float* x, float* y, int64_t batch, int64_t seq, int64_t heads, int64_t head_dim, float theta,
+                    int64_t position_offset, bool inverse) {
   const int64_t half = head_dim / 2;
   std::vector<float> cos_table(static_cast<size_t>(seq * half));
   std::vector<float> sin_table(static_cast<size_t>(seq * half));

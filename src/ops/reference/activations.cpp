@@ -10,7 +10,8 @@ namespace loom::ops::reference {
 Values gelu(const Values& x) {
   const double c = std::sqrt(2.0 / std::numbers::pi);
   Values y(x.size());
-  for (size_t i = 0; i < x.size(); ++i) y[i] = 0.5 * x[i] * (1.0 + std::tanh(c * (x[i] + 0.044715 * x[i] * x[i] * x[i])));
+  for (size_t i = 0; i < x.size(); ++i)
+    y[i] = 0.5 * x[i] * (1.0 + std::tanh(c * (x[i] + 0.044715 * x[i] * x[i] * x[i])));
   return y;
 }
 
@@ -20,8 +21,7 @@ Values swiglu(const Values& gate, const Values& up) {
   return y;
 }
 
-Values layer_norm(const Values& x, const Values& gamma, const Values& beta, int64_t rows, int64_t cols,
-                  double eps) {
+Values layer_norm(const Values& x, const Values& gamma, const Values& beta, int64_t rows, int64_t cols, double eps) {
   Values y(x.size());
   for (int64_t r = 0; r < rows; ++r) {
     const double* row = x.data() + r * cols;

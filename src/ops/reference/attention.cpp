@@ -8,8 +8,8 @@
 
 namespace loom::ops::reference {
 
-Values causal_attention(const Values& q, const Values& k, const Values& v, int64_t batch, int64_t seq,
-                        int64_t heads, int64_t kv_heads, int64_t head_dim) {
+Values causal_attention(const Values& q, const Values& k, const Values& v, int64_t batch, int64_t seq, int64_t heads,
+                        int64_t kv_heads, int64_t head_dim) {
   auto q_at = [&](int64_t b, int64_t t, int64_t h, int64_t d) {
     return q[static_cast<size_t>(((b * seq + t) * heads + h) * head_dim + d)];
   };

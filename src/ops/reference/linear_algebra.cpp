@@ -3,8 +3,7 @@
 
 namespace loom::ops::reference {
 
-Values matmul(const Values& a, const Values& b, int64_t m, int64_t n, int64_t k, bool transpose_a,
-              bool transpose_b) {
+Values matmul(const Values& a, const Values& b, int64_t m, int64_t n, int64_t k, bool transpose_a, bool transpose_b) {
   Values c(static_cast<size_t>(m * n), 0.0);
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < n; ++j) {
