@@ -103,7 +103,7 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, CliErrors,
     ::testing::Values(BadFlag{"train --steps 0", "--steps 0 must be a positive integer"},
                       BadFlag{"train --batch -3", "--batch -3 must be a positive integer"},
-                      BadFlag{"train --seq 100000", "--seq 100000 exceeds the model's seq_len=128"},
+                      BadFlag{"train --seq 100000", "--seq 100000 exceeds the model's seq_len=256"},
                       BadFlag{"train --steps abc", "--steps"},
                       BadFlag{"train --frobnicate 1", "frobnicate"},
                       BadFlag{"train --model giant", "--model: 'giant' is neither a preset"},

@@ -67,8 +67,7 @@ std::vector<std::string> model_preset_names() { return {"tiny", "llama-tiny", "g
 ModelConfig model_preset(const std::string& name) {
   if (name == "tiny") {
     // The default: a byte-level GPT that learns the synthetic corpus in about two minutes.
-    ModelConfig config = gpt("tiny", 256, 192, 4, 6, 128);
-    return config;
+    return gpt("tiny", 256, 256, 6, 8, 256);
   }
   if (name == "llama-tiny") {
     ModelConfig config = gpt("llama-tiny", 256, 192, 4, 6, 128);

@@ -11,13 +11,13 @@ namespace loom::train {
 struct TrainConfig {
   std::string model = "tiny";      // preset name or model JSON path
   std::string data = "synthetic";  // "synthetic", a text file, or an llm.c .bin token file
-  int64_t steps = 300;             // total optimizer steps (the schedule spans them)
+  int64_t steps = 250;             // total optimizer steps (the schedule spans them)
   int64_t batch = 16;
-  int64_t seq = 128;
+  int64_t seq = 256;
   uint64_t seed = 1337;
   float lr = 2e-3f;                // peak learning rate
   float min_lr = 2e-4f;
-  int64_t warmup_steps = 30;
+  int64_t warmup_steps = 25;
   float weight_decay = 0.1f;
   float grad_clip = 1.0f;          // global gradient-norm limit; 0 disables
   double val_fraction = 0.05;
