@@ -2,6 +2,7 @@
 // and one-line errors with a non-zero exit for bad flags, files and values.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -27,8 +28,10 @@ std::string slurp(const std::string& path) {
 
 Result run_loom(const std::string& arguments) {
   const std::string dir = ::testing::TempDir();
-  const std::string out = dir + "loom_cli_stdout.txt";
-  const std::string err = dir + "loom_cli_stderr.txt";
+  // ctest runs tests as parallel processes: every process gets its own capture files.
+  const std::string tag = std::to_string(::getpid());
+  const std::string out = dir + "loom_cli_stdout." + tag;
+  const std::string err = dir + "loom_cli_stderr." + tag;
   const std::string command = std::string(LOOM_BINARY_DIR) + "/bin/loom " + arguments + " >" + out + " 2>" + err;
   const int status = std::system(command.c_str());
   Result result;
@@ -84,6 +87,7 @@ TEST(Cli, TrainWritesMetricsAndCheckpointThenSamples) {
 }
 
 struct BadFlag {
+  std::string name;
   std::string arguments;
   std::string expected;  // a fragment of the one-line error
 };
@@ -101,17 +105,18 @@ TEST_P(CliErrors, OneLineErrorAndNonZeroExit) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, CliErrors,
-    ::testing::Values(BadFlag{"train --steps 0", "--steps 0 must be a positive integer"},
-                      BadFlag{"train --batch -3", "--batch -3 must be a positive integer"},
-                      BadFlag{"train --seq 100000", "--seq 100000 exceeds the model's seq_len=256"},
-                      BadFlag{"train --steps abc", "--steps"},
-                      BadFlag{"train --frobnicate 1", "frobnicate"},
-                      BadFlag{"train --model giant", "--model: 'giant' is neither a preset"},
-                      BadFlag{"train --model /no/such/model.json", "model file '/no/such/model.json' cannot be opened"},
-                      BadFlag{"train --data /no/such/corpus.txt", "/no/such/corpus.txt"},
-                      BadFlag{"train --resume /no/such/checkpoint", "--resume: '/no/such/checkpoint'"},
-                      BadFlag{"train --lr -1", "--lr -1 must be positive"},
-                      BadFlag{"sample", "--resume"},
-                      BadFlag{"frobnicate", "frobnicate"}));
+    ::testing::Values(BadFlag{"steps_zero", "train --steps 0", "--steps 0 must be a positive integer"},
+                      BadFlag{"batch_negative", "train --batch -3", "--batch -3 must be a positive integer"},
+                      BadFlag{"seq_too_long", "train --seq 100000", "--seq 100000 exceeds the model's seq_len=256"},
+                      BadFlag{"steps_not_a_number", "train --steps abc", "--steps"},
+                      BadFlag{"unknown_flag", "train --frobnicate 1", "frobnicate"},
+                      BadFlag{"unknown_preset", "train --model giant", "--model: 'giant' is neither a preset"},
+                      BadFlag{"missing_model_file", "train --model /no/such/model.json", "model file '/no/such/model.json' cannot be opened"},
+                      BadFlag{"missing_data_file", "train --data /no/such/corpus.txt", "/no/such/corpus.txt"},
+                      BadFlag{"missing_checkpoint", "train --resume /no/such/checkpoint", "--resume: '/no/such/checkpoint'"},
+                      BadFlag{"negative_lr", "train --lr -1", "--lr -1 must be positive"},
+                      BadFlag{"sample_without_resume", "sample", "--resume"},
+                      BadFlag{"unknown_command", "frobnicate", "frobnicate"}),
+    [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -169,6 +169,7 @@ TEST(Training, CorruptedCheckpointIsRefused) {
 
 // Each bad model config gives a UserError naming the field and value.
 struct BadModel {
+  std::string name;
   std::string json;
   std::string expected;
 };
@@ -192,21 +193,22 @@ const char* kBase = R"("family": "gpt", "vocab_size": 256, "layers": 2, "seq_len
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, BadModelConfigs,
-    ::testing::Values(BadModel{"{\"family\": \"gpt\", ", "not valid JSON"},
-                      BadModel{std::string("{") + kBase + ", \"hidden\": 64, \"heads\": 6}",
+    ::testing::Values(BadModel{"syntax", "{\"family\": \"gpt\", ", "not valid JSON"},
+                      BadModel{"heads_not_dividing", std::string("{") + kBase + ", \"hidden\": 64, \"heads\": 6}",
                                "heads=6 does not divide hidden=64 (valid heads: 1, 2, 4, 8, 16, 32, 64)"},
-                      BadModel{std::string("{") + kBase + ", \"hidden\": 0, \"heads\": 1}", "hidden=0 must be"},
-                      BadModel{std::string("{") + kBase + ", \"hidden\": -64, \"heads\": 1}", "hidden=-64"},
-                      BadModel{std::string("{") + kBase + ", \"hidden\": 64}", "missing field 'heads'"},
-                      BadModel{std::string("{") + kBase + ", \"hidden\": 64, \"heads\": 4, \"hiden\": 3}",
+                      BadModel{"zero_hidden", std::string("{") + kBase + ", \"hidden\": 0, \"heads\": 1}", "hidden=0 must be"},
+                      BadModel{"negative_hidden", std::string("{") + kBase + ", \"hidden\": -64, \"heads\": 1}", "hidden=-64"},
+                      BadModel{"missing_heads", std::string("{") + kBase + ", \"hidden\": 64}", "missing field 'heads'"},
+                      BadModel{"unknown_field", std::string("{") + kBase + ", \"hidden\": 64, \"heads\": 4, \"hiden\": 3}",
                                "unknown field 'hiden'"},
-                      BadModel{std::string("{") + kBase + ", \"hidden\": \"64\", \"heads\": 4}",
+                      BadModel{"string_hidden", std::string("{") + kBase + ", \"hidden\": \"64\", \"heads\": 4}",
                                "hidden=\"64\" must be an integer"},
-                      BadModel{"{\"family\": \"bert\", \"vocab_size\": 256, \"hidden\": 64, \"layers\": 2, "
+                      BadModel{"unknown_family", "{\"family\": \"bert\", \"vocab_size\": 256, \"hidden\": 64, \"layers\": 2, "
                                "\"heads\": 4, \"seq_len\": 32}",
                                "family=bert is not known (valid: gpt, llama)"},
-                      BadModel{std::string("{") + kBase + ", \"hidden\": 64, \"heads\": 4, \"version\": 9}",
-                               "version=9 is not supported"}));
+                      BadModel{"bad_version", std::string("{") + kBase + ", \"hidden\": 64, \"heads\": 4, \"version\": 9}",
+                               "version=9 is not supported"}),
+    [](const auto& info) { return info.param.name; });
 
 TEST(BadInputs, MissingModelFileAndUnknownPreset) {
   EXPECT_THROW(nn::load_model_config("/no/such/model.json"), UserError);
