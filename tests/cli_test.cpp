@@ -115,6 +115,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadFlag{"missing_data_file", "train --data /no/such/corpus.txt", "/no/such/corpus.txt"},
                       BadFlag{"missing_checkpoint", "train --resume /no/such/checkpoint", "--resume: '/no/such/checkpoint'"},
                       BadFlag{"negative_lr", "train --lr -1", "--lr -1 must be positive"},
+                      BadFlag{"unwritable_save", "train --save /proc/no/checkpoint", "--save /proc/no/checkpoint"},
                       BadFlag{"sample_without_resume", "sample", "--resume"},
                       BadFlag{"unknown_command", "frobnicate", "frobnicate"}),
     [](const auto& info) { return info.param.name; });

@@ -11,6 +11,7 @@
 #include "cli/progress.h"
 #include "core/error.h"
 #include "core/memory.h"
+#include "train/checkpoint.h"
 #include "train/session.h"
 
 namespace loom::cli {
@@ -57,6 +58,7 @@ void run_train(const CLI::App& command, TrainFlags& flags) {
   if (flags.save_every < 0) throw_user_error("--save-every {} must be >= 0", flags.save_every);
   if (flags.save_every > 0 && flags.save.empty()) throw_user_error("--save-every needs --save DIR");
   const int threads = apply_thread_count(flags.threads);
+  if (!flags.save.empty()) train::check_checkpoint_target(flags.save);
 
   std::unique_ptr<train::TrainSession> session;
   if (!flags.resume.empty()) {

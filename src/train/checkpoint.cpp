@@ -28,6 +28,20 @@ uint64_t fnv1a(const void* data, size_t bytes, uint64_t hash = 14695981039346656
 }
 }  // namespace
 
+void check_checkpoint_target(const std::string& directory) {
+  const fs::path target(directory);
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code error;
+  fs::create_directories(parent, error);
+  if (error || ::access(parent.c_str(), W_OK) != 0) {
+    throw_user_error("--save {}: directory '{}' cannot be written{}{}", directory, parent.string(),
+                     error ? ": " : "", error ? error.message() : "");
+  }
+  if (fs::exists(target) && !fs::is_directory(target)) {
+    throw_user_error("--save {}: exists and is not a directory", directory);
+  }
+}
+
 void write_checkpoint(const std::string& directory, const CheckpointContents& contents) {
   const fs::path target(directory);
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");

@@ -23,6 +23,10 @@ struct CheckpointContents {
   std::vector<NamedTensor> tensors;   // in file order
 };
 
+// Checks before a run that a checkpoint can be written there later (UserError otherwise), so a
+// long run does not fail at its end.
+void check_checkpoint_target(const std::string& directory);
+
 // Writes atomically (temporary directory, then rename); replaces an existing checkpoint.
 void write_checkpoint(const std::string& directory, const CheckpointContents& contents);
 
