@@ -14,6 +14,8 @@ int run_main(int argc, char** argv);
 void add_train_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_profile_command(CLI::App& app);
+void add_collective_command(CLI::App& app);
 
 // Applies --threads (0 keeps the OpenMP default) and returns the thread count in effect.
 int apply_thread_count(int threads);

@@ -164,6 +164,17 @@ Communicator& Communicator::inter_node() {
   return *inter_node_;
 }
 
+SharedSegment* Communicator::staging_segment(size_t bytes_per_rank) {
+  if (!staging_allocated_) {
+    staging_segment_ = transport_->allocate_shared(bytes_per_rank);
+    staging_allocated_ = true;
+  }
+  LOOM_CHECK(staging_segment_ == nullptr || staging_segment_->bytes_per_rank() == bytes_per_rank,
+             "staging segment of group '{}' has {} bytes per rank, asked for {}", name_,
+             staging_segment_->bytes_per_rank(), bytes_per_rank);
+  return staging_segment_.get();
+}
+
 void Communicator::fail(const std::string& message, std::vector<int> missing_ranks) {
   transport_->abort_job(CommError(message, std::move(missing_ranks)));
   std::terminate();  // abort_job never returns

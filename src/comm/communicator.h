@@ -66,6 +66,11 @@ class Communicator {
   int local_rank();
   int local_size();
 
+  // Collective on the first call: this group's staging segment for shared-memory algorithms, with
+  // `bytes_per_rank` in every rank's slice (later calls must ask the same size). nullptr where the
+  // transport cannot share memory across the whole group.
+  SharedSegment* staging_segment(size_t bytes_per_rank);
+
   // Raises a fatal error: on MPI every rank reports and the job aborts; on threads it throws.
   [[noreturn]] void fail(const std::string& message, std::vector<int> missing_ranks);
 
@@ -82,6 +87,8 @@ class Communicator {
   int tag_base_ = 0;
   std::chrono::milliseconds timeout_;
   std::shared_ptr<Communicator> intra_node_, inter_node_;
+  bool staging_allocated_ = false;
+  std::shared_ptr<SharedSegment> staging_segment_;
 };
 
 // LOOM_COMM_TIMEOUT_S (seconds, may be fractional), default 300.

@@ -1,9 +1,11 @@
 // Mailboxes between threads: a send copies the bytes into the receiver's mailbox and completes
-// at once; a receive completes when a matching message is there.
+// at once; a receive completes when a matching message is there. Shared segments are plain heap
+// memory that every thread of the group sees.
 #include "comm/thread_transport.h"
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -14,6 +16,15 @@
 #include <vector>
 
 namespace loom::comm {
+
+// The slices of one shared segment, freed when the last rank's segment lets go of them.
+struct ThreadSharedMemory {
+  std::vector<char*> bases;
+  size_t bytes_per_rank = 0;
+  ~ThreadSharedMemory() {
+    for (char* base : bases) std::free(base);
+  }
+};
 
 struct ThreadWorldState {
   int size = 0;
@@ -26,6 +37,8 @@ struct ThreadWorldState {
   std::map<std::pair<int, int64_t>, std::map<int, std::pair<int, int>>> splits;
   int next_context = 1;
   std::map<std::tuple<int, int64_t, int>, int> split_contexts;  // (parent, sequence, color) -> context
+  // Shared-segment rendezvous: (context, allocation sequence) -> the memory and the ranks that took it.
+  std::map<std::pair<int, int64_t>, std::pair<std::shared_ptr<ThreadSharedMemory>, int>> shared_allocations;
 
   int node_of_world_rank(int world_rank) const {
     return ranks_per_node > 0 ? world_rank / ranks_per_node : 0;
@@ -65,6 +78,15 @@ class ThreadRequest : public Request {
 class CompletedRequest : public Request {
  public:
   bool test() override { return true; }
+};
+
+class ThreadSharedSegment : public SharedSegment {
+ public:
+  ThreadSharedSegment(const Transport* group, int rank, std::shared_ptr<ThreadSharedMemory> memory)
+      : SharedSegment(group, rank, memory->bases, memory->bytes_per_rank), memory_(std::move(memory)) {}
+
+ private:
+  std::shared_ptr<ThreadSharedMemory> memory_;
 };
 
 class ThreadTransport : public Transport {
@@ -130,6 +152,33 @@ class ThreadTransport : public Transport {
     return std::make_unique<ThreadTransport>(state_, it->second, std::move(members), my_rank);
   }
 
+  // The first rank to arrive allocates every slice (zeroed); the others take the same memory.
+  std::shared_ptr<SharedSegment> allocate_shared(size_t bytes_per_rank) override {
+    const int64_t sequence = shared_sequence_++;
+    std::shared_ptr<ThreadSharedMemory> memory;
+    {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      auto& [shared, taken] = state_->shared_allocations[{context_, sequence}];
+      if (shared == nullptr) {
+        shared = std::make_shared<ThreadSharedMemory>();
+        shared->bytes_per_rank = bytes_per_rank;
+        const size_t slice = SharedSegment::slice_bytes(bytes_per_rank);
+        for (int r = 0; r < size(); ++r) {
+          char* base = static_cast<char*>(std::aligned_alloc(SharedSegment::kAlignment, slice));
+          LOOM_CHECK(base != nullptr, "out of memory allocating a {}-byte shared slice", slice);
+          std::memset(base, 0, slice);
+          shared->bases.push_back(base);
+        }
+      }
+      LOOM_CHECK(shared->bytes_per_rank == bytes_per_rank,
+                 "shared segment #{}: rank {} asked for {} bytes per rank, another rank for {}", sequence, rank_,
+                 bytes_per_rank, shared->bytes_per_rank);
+      memory = shared;
+      if (++taken == size()) state_->shared_allocations.erase({context_, sequence});
+    }
+    return std::make_shared<ThreadSharedSegment>(this, rank_, std::move(memory));
+  }
+
   [[noreturn]] void abort_job(const CommError& error) override { throw error; }
 
  private:
@@ -138,6 +187,7 @@ class ThreadTransport : public Transport {
   std::vector<int> members_;  // world ranks of this group, by group rank
   int rank_;
   int64_t split_sequence_ = 0;
+  int64_t shared_sequence_ = 0;
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "comm/shared_segment.h"
 #include "comm/types.h"
 
 namespace loom::comm {
@@ -43,6 +44,14 @@ class Transport {
   virtual bool native_all_reduce(void* data, size_t count, DType dtype, ReduceOp op) {
     (void)data, (void)count, (void)dtype, (void)op;
     return false;
+  }
+
+  // Collective over this transport: a shared-memory segment with `bytes_per_rank` bytes of data
+  // in every rank's slice. nullptr where the transport has none or the ranks do not share memory.
+  // Every rank must release the segment (on MPI, freeing the window is collective).
+  virtual std::shared_ptr<SharedSegment> allocate_shared(size_t bytes_per_rank) {
+    (void)bytes_per_rank;
+    return nullptr;
   }
 
   // Ends the whole job after a fatal communication error: MPI prints the message and calls

@@ -1,0 +1,176 @@
+// loom collective bench: every all-reduce algorithm and `auto` beside Open MPI's MPI_Allreduce
+// (`mpi`) over message sizes, under mpirun. Prints a table of time and ratio to mpi, the
+// memory-traffic bound at the largest size against the copy bandwidth measured with all ranks
+// copying at once, then one JSON object per line (DESIGN.md). The other `collective` verbs
+// (topologies, plans) come with their own issue.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "cli/collective_bench_report.h"
+#include "cli/commands.h"
+#include "comm/algorithm_selection.h"
+#include "comm/collectives.h"
+#include "comm/link_measurement.h"
+#include "comm/shared_buffer.h"
+#include "comm/world.h"
+#include "core/error.h"
+
+namespace loom::cli {
+
+namespace {
+
+struct CollectiveBenchFlags {
+  int64_t min_bytes = int64_t{4} << 10;
+  int64_t max_bytes = int64_t{64} << 20;
+  int factor = 4;
+  int iterations = 20;
+  int warmup = 3;
+  bool shared_buffers = false;
+  bool json = false;
+  std::vector<std::string> algorithms;
+};
+
+using Clock = std::chrono::steady_clock;
+
+// The buffer an algorithm runs on: private memory, or my part of a shared buffer of the group
+// (what the runtime's gradient buckets will live in).
+class BenchBuffer {
+ public:
+  BenchBuffer(comm::Communicator& comm, size_t max_bytes, bool shared) {
+    if (shared) {
+      shared_ = comm::allocate_shared_buffer(comm, max_bytes);
+      data_ = static_cast<float*>(shared_->data());
+    } else {
+      owned_.resize(max_bytes / sizeof(float) + 1);
+      data_ = owned_.data();
+    }
+  }
+  float* data() { return data_; }
+
+ private:
+  std::shared_ptr<comm::SharedBuffer> shared_;
+  std::vector<float> owned_;
+  float* data_ = nullptr;
+};
+
+// Runs one all-reduce of `count` floats; checks the result once (every rank contributes rank + 1),
+// then times the median of `iterations` runs, each the slowest rank's time.
+double time_all_reduce_us(comm::Communicator& comm, float* data, size_t count, comm::AllReduceAlgorithm algorithm,
+                          const CollectiveBenchFlags& flags) {
+  comm::CollectiveOptions options;
+  options.algorithm = algorithm;
+  std::fill(data, data + count, float(comm.rank() + 1));
+  comm::all_reduce(comm, data, count, DType::f32, options);
+  const float expected = float(comm.size()) * float(comm.size() + 1) / 2.0f;
+  size_t wrong = count;
+  for (size_t i = 0; i < count && wrong == count; ++i)
+    if (data[i] != expected) wrong = i;
+  if (comm::max_over_ranks(comm, wrong == count ? 0.0 : 1.0) > 0.0) {
+    throw Error(fmt::format(
+        "all-reduce '{}' of {} bytes gave a wrong result{}", comm::algorithm_name(algorithm), count * sizeof(float),
+        wrong == count
+            ? std::string()
+            : fmt::format(" on rank {} (element {}: {} instead of {})", comm.rank(), wrong, data[wrong], expected)));
+  }
+  std::fill(data, data + count, 0.0f);  // sums of zeros stay finite however often they repeat
+  for (int i = 0; i < flags.warmup; ++i) comm::all_reduce(comm, data, count, DType::f32, options);
+  std::vector<double> times_us;
+  for (int i = 0; i < flags.iterations; ++i) {
+    comm.barrier();
+    const auto start = Clock::now();
+    comm::all_reduce(comm, data, count, DType::f32, options);
+    const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+    times_us.push_back(comm::max_over_ranks(comm, us));
+  }
+  std::sort(times_us.begin(), times_us.end());
+  return times_us[times_us.size() / 2];
+}
+
+std::vector<comm::AllReduceAlgorithm> algorithms_to_run(comm::Communicator& comm, const CollectiveBenchFlags& flags) {
+  std::vector<comm::AllReduceAlgorithm> chosen;
+  if (flags.algorithms.empty()) {
+    chosen = comm::all_reduce_algorithms();
+    chosen.push_back(comm::AllReduceAlgorithm::automatic);
+  } else {
+    for (const std::string& name : flags.algorithms) chosen.push_back(comm::algorithm_from_name(name));
+  }
+  // mpi first: every other row is reported against it.
+  std::stable_partition(chosen.begin(), chosen.end(),
+                        [](comm::AllReduceAlgorithm a) { return a == comm::AllReduceAlgorithm::mpi; });
+  const comm::TransportAbilities abilities = comm::transport_abilities(comm);
+  std::vector<comm::AllReduceAlgorithm> runnable;
+  for (comm::AllReduceAlgorithm algorithm : chosen) {
+    if (algorithm == comm::AllReduceAlgorithm::mpi && !abilities.native_all_reduce) continue;
+    if (algorithm == comm::AllReduceAlgorithm::shared_memory && !abilities.shared_segments) continue;
+    runnable.push_back(algorithm);
+  }
+  return runnable;
+}
+
+void run_collective_bench(const CollectiveBenchFlags& flags) {
+  if (flags.min_bytes < 4 || flags.max_bytes < flags.min_bytes)
+    throw_user_error("--min-bytes {} / --max-bytes {} must satisfy 4 <= min <= max", flags.min_bytes, flags.max_bytes);
+  if (flags.factor != 2 && flags.factor != 4) throw_user_error("--factor {} must be 2 or 4", flags.factor);
+  if (flags.iterations < 1) throw_user_error("--iterations {} must be >= 1", flags.iterations);
+  if (flags.warmup < 0) throw_user_error("--warmup {} must be >= 0", flags.warmup);
+  std::shared_ptr<comm::Communicator> world = comm::world_communicator();
+  comm::Communicator& comm = *world;
+  const std::vector<comm::AllReduceAlgorithm> algorithms = algorithms_to_run(comm, flags);
+
+  BenchReport report;
+  report.ranks = comm.size();
+  report.nodes = comm.node_count();
+  report.transport = comm.transport().kind();
+  report.iterations = flags.iterations;
+  report.warmup = flags.warmup;
+  report.shared_buffers = flags.shared_buffers;
+  report.shape = comm::group_shape(comm);
+  report.profile = &comm::active_comm_profile();
+  // Copy bandwidth with every rank copying at once (bytes copied per second per rank).
+  report.copy_bytes_per_s = 1.0 / comm::measure_copy_s_per_byte(comm, size_t(flags.max_bytes), 5);
+
+  BenchBuffer buffer(comm, size_t(flags.max_bytes), flags.shared_buffers);
+  for (int64_t bytes = flags.min_bytes; bytes <= flags.max_bytes; bytes *= flags.factor) {
+    const size_t count = size_t(bytes) / sizeof(float);
+    for (comm::AllReduceAlgorithm algorithm : algorithms) {
+      BenchRow row;
+      row.algorithm = algorithm;
+      row.bytes = size_t(count * sizeof(float));
+      if (algorithm == comm::AllReduceAlgorithm::automatic)
+        row.chosen = comm::choose_all_reduce_algorithm(comm, row.bytes);
+      row.time_us = time_all_reduce_us(comm, buffer.data(), count, algorithm, flags);
+      report.rows.push_back(row);
+    }
+  }
+  if (comm.rank() == 0) print_bench_report(report);
+  comm.barrier();
+}
+
+}  // namespace
+
+void add_collective_command(CLI::App& app) {
+  auto flags = std::make_shared<CollectiveBenchFlags>();
+  CLI::App* collective = app.add_subcommand("collective", "Collective algorithms: benchmarks");
+  collective->require_subcommand(1);
+  CLI::App* bench = collective->add_subcommand(
+      "bench", "Time every all-reduce algorithm beside MPI_Allreduce (run under mpirun -np N)");
+  bench->add_option("--min-bytes", flags->min_bytes, "Smallest message")->capture_default_str();
+  bench->add_option("--max-bytes", flags->max_bytes, "Largest message")->capture_default_str();
+  bench->add_option("--factor", flags->factor, "Size step: 2 or 4")->capture_default_str();
+  bench->add_option("--iterations", flags->iterations, "Timed runs per size (median)")->capture_default_str();
+  bench->add_option("--warmup", flags->warmup, "Untimed runs per size")->capture_default_str();
+  bench->add_option("--algorithm", flags->algorithms, "Algorithms to run (repeatable; default: all and auto)");
+  bench->add_flag("--shared-buffers", flags->shared_buffers,
+                  "Allocate the buffer in the shared-memory segment (skips the copy in)");
+  bench->add_flag("--json", flags->json, "JSON lines after the table (they are always printed)");
+  bench->callback([flags] { run_collective_bench(*flags); });
+}
+
+}  // namespace loom::cli
