@@ -11,52 +11,30 @@
 #include <sstream>
 #include <string>
 
+#include "test_support.h"
+
 namespace {
 
-struct Result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-Result run_loom(const std::string& arguments) {
-  const std::string dir = ::testing::TempDir();
-  // ctest runs tests as parallel processes: every process gets its own capture files.
-  const std::string tag = std::to_string(::getpid());
-  const std::string out = dir + "loom_cli_stdout." + tag;
-  const std::string err = dir + "loom_cli_stderr." + tag;
-  const std::string command = std::string(LOOM_BINARY_DIR) + "/bin/loom " + arguments + " >" + out + " 2>" + err;
-  const int status = std::system(command.c_str());
-  Result result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = slurp(out);
-  result.err = slurp(err);
-  return result;
-}
+using loom::testing_support::read_text_file;
+using loom::testing_support::run_loom;
+using loom::testing_support::unique_temp_path;
+using Result = loom::testing_support::LoomRun;
 
 std::string write_small_model() {
-  const std::string path = ::testing::TempDir() + "cli_model.json";
+  const std::string path = unique_temp_path("cli_model.json");
   std::ofstream(path) << R"({"version": 1, "family": "gpt", "vocab_size": 256, "hidden": 32, "layers": 1,
                             "heads": 2, "seq_len": 16})";
   return path;
 }
 
 TEST(Cli, TrainWritesMetricsAndCheckpointThenSamples) {
-  const std::string dir = ::testing::TempDir();
-  const std::string metrics = dir + "cli_metrics.jsonl";
-  const std::string checkpoint = dir + "cli_checkpoint";
+  const std::string metrics = unique_temp_path("cli_metrics.jsonl");
+  const std::string checkpoint = unique_temp_path("cli_checkpoint");
   std::filesystem::remove(metrics);
   std::filesystem::remove_all(checkpoint);
-  const Result train = run_loom("train --model " + write_small_model() +
-                                " --steps 4 --batch 2 --seq 16 --threads 1 --metrics " + metrics + " --save " +
-                                checkpoint);
+  const Result train =
+      run_loom("train --model " + write_small_model() + " --steps 4 --batch 2 --seq 16 --threads 1 --metrics " +
+               metrics + " --save " + checkpoint);
   ASSERT_EQ(train.exit_code, 0) << train.err;
   EXPECT_NE(train.out.find("step 4/4"), std::string::npos) << train.out;
   std::ifstream in(metrics);
@@ -111,9 +89,11 @@ INSTANTIATE_TEST_SUITE_P(
                       BadFlag{"steps_not_a_number", "train --steps abc", "--steps"},
                       BadFlag{"unknown_flag", "train --frobnicate 1", "frobnicate"},
                       BadFlag{"unknown_preset", "train --model giant", "--model: 'giant' is neither a preset"},
-                      BadFlag{"missing_model_file", "train --model /no/such/model.json", "model file '/no/such/model.json' cannot be opened"},
+                      BadFlag{"missing_model_file", "train --model /no/such/model.json",
+                              "model file '/no/such/model.json' cannot be opened"},
                       BadFlag{"missing_data_file", "train --data /no/such/corpus.txt", "/no/such/corpus.txt"},
-                      BadFlag{"missing_checkpoint", "train --resume /no/such/checkpoint", "--resume: '/no/such/checkpoint'"},
+                      BadFlag{"missing_checkpoint", "train --resume /no/such/checkpoint",
+                              "--resume: '/no/such/checkpoint'"},
                       BadFlag{"negative_lr", "train --lr -1", "--lr -1 must be positive"},
                       BadFlag{"unwritable_save", "train --save /proc/no/checkpoint", "--save /proc/no/checkpoint"},
                       BadFlag{"sample_without_resume", "sample", "--resume"},

@@ -15,12 +15,13 @@
 #include "data/corpus.h"
 #include "data/synthetic_corpus.h"
 #include "data/token_file.h"
+#include "test_support.h"
 
 namespace loom::data {
 namespace {
 
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::path(testing::TempDir()) / ("loom_data_test_" + name)).string();
+  return testing_support::unique_temp_path("data_test_" + name);
 }
 
 void write_bytes(const std::string& path, const std::string& bytes) {
@@ -28,8 +29,7 @@ void write_bytes(const std::string& path, const std::string& bytes) {
 }
 
 // A valid llm.c header followed by `payload`, with the first three header ints overridable.
-std::string token_file_bytes(int32_t magic, int32_t version, int32_t count,
-                             const std::string& payload) {
+std::string token_file_bytes(int32_t magic, int32_t version, int32_t count, const std::string& payload) {
   std::string bytes(kTokenFileHeaderInts * 4, '\0');
   const int32_t fields[] = {magic, version, count};
   for (size_t f = 0; f < 3; ++f) {
@@ -212,20 +212,16 @@ TEST(Corpus, BadFilesNameTheFileAndTheField) {
   const std::string missing = temp_path("missing.txt");
   EXPECT_EQ(user_error_of([&] { load_corpus(missing, 0); }),
             "data file '" + missing + "' cannot be opened: No such file or directory");
-  EXPECT_NE(user_error_of([&] { load_corpus(temp_path("missing.bin"), 0); })
-                .find("missing.bin' cannot be opened"),
+  EXPECT_NE(user_error_of([&] { load_corpus(temp_path("missing.bin"), 0); }).find("missing.bin' cannot be opened"),
             std::string::npos);
-  EXPECT_NE(user_error_of([&] { load_corpus(testing::TempDir(), 0); }).find("cannot be"),
-            std::string::npos);
+  EXPECT_NE(user_error_of([&] { load_corpus(testing::TempDir(), 0); }).find("cannot be"), std::string::npos);
 
   const std::string empty_text = temp_path("empty.txt");
   write_bytes(empty_text, "");
-  EXPECT_EQ(user_error_of([&] { load_corpus(empty_text, 0); }),
-            "data file '" + empty_text + "' is empty");
+  EXPECT_EQ(user_error_of([&] { load_corpus(empty_text, 0); }), "data file '" + empty_text + "' is empty");
   const std::string empty_bin = temp_path("empty.bin");
   write_bytes(empty_bin, "");
-  EXPECT_EQ(user_error_of([&] { load_corpus(empty_bin, 0); }),
-            "data file '" + empty_bin + "' is empty");
+  EXPECT_EQ(user_error_of([&] { load_corpus(empty_bin, 0); }), "data file '" + empty_bin + "' is empty");
 
   const std::string path = temp_path("bad.bin");
   const std::string two_tokens("\x01\x00\x02\x00", 4);
@@ -234,8 +230,7 @@ TEST(Corpus, BadFilesNameTheFileAndTheField) {
     std::string expected_fragment;
   } cases[] = {
       {std::string(100, 'x'), "truncated: 100 bytes, fewer than the 1024-byte llm.c header"},
-      {token_file_bytes(20240521, 1, 2, two_tokens),
-       "header[0] (magic) is 20240521, expected 20240520"},
+      {token_file_bytes(20240521, 1, 2, two_tokens), "header[0] (magic) is 20240521, expected 20240520"},
       {token_file_bytes(20240520, 2, 2, two_tokens), "header[1] (version) is 2, expected 1"},
       {token_file_bytes(20240520, 1, 0, ""), "header[2] (token count) is 0, expected at least 1"},
       {token_file_bytes(20240520, 1, 3, two_tokens),
@@ -270,8 +265,7 @@ TEST(Split, ValidationIsTheTail) {
   EXPECT_EQ(split.train.back(), 899);
   EXPECT_EQ(split.validation.front(), 900);
   EXPECT_EQ(split_corpus(corpus, 0.0).validation.size(), 0u);
-  EXPECT_NE(user_error_of([&] { split_corpus(corpus, 1.0); }).find("validation fraction is 1"),
-            std::string::npos);
+  EXPECT_NE(user_error_of([&] { split_corpus(corpus, 1.0); }).find("validation fraction is 1"), std::string::npos);
   EXPECT_THROW(split_corpus(corpus, -0.1), UserError);
   EXPECT_THROW(split_corpus(corpus, std::nan("")), UserError);
 }
@@ -357,8 +351,7 @@ TEST(BatchLoader, MalformedOrMismatchedStateIsAUserError) {
       {with("rng", {1, 2, 3, -4}), "field 'rng[3]' is -4"},
       {with("rng", {0, 0, 0, 0}), "rng state is all zeros"},
       {without("batches_served"), "field 'batches_served' is missing"},
-      {with("batches_served", "7"),
-       "field 'batches_served' is missing or not an integer (got \"7\")"},
+      {with("batches_served", "7"), "field 'batches_served' is missing or not an integer (got \"7\")"},
       {with("batches_served", -1), "field 'batches_served' is -1"},
       {with("seq", 16), "saved with seq = 16, but this run has seq = 8"},
       {with("batch", 4), "saved with batch = 4, but this run has batch = 2"},
@@ -366,18 +359,15 @@ TEST(BatchLoader, MalformedOrMismatchedStateIsAUserError) {
   };
   for (const auto& bad : cases) {
     const std::string message = user_error_of([&] { loader.restore(bad.state); });
-    EXPECT_NE(message.find(bad.expected_fragment), std::string::npos)
-        << bad.state.dump() << " -> " << message;
+    EXPECT_NE(message.find(bad.expected_fragment), std::string::npos) << bad.state.dump() << " -> " << message;
   }
   EXPECT_NO_THROW(loader.restore(good));
 }
 
 TEST(BatchLoader, RejectsBadShapesAndTooFewTokens) {
   const Corpus corpus = counting_corpus(100);
-  EXPECT_NE(user_error_of([&] { BatchLoader(&corpus.tokens, 0, 8, 1); }).find("batch size is 0"),
-            std::string::npos);
-  EXPECT_NE(user_error_of([&] { BatchLoader(&corpus.tokens, 1, -2, 1); })
-                .find("sequence length is -2"),
+  EXPECT_NE(user_error_of([&] { BatchLoader(&corpus.tokens, 0, 8, 1); }).find("batch size is 0"), std::string::npos);
+  EXPECT_NE(user_error_of([&] { BatchLoader(&corpus.tokens, 1, -2, 1); }).find("sequence length is -2"),
             std::string::npos);
   EXPECT_EQ(user_error_of([&] { BatchLoader(&corpus.tokens, 1, 100, 1); }),
             "data: the training split has 100 tokens, fewer than seq+1 = 101; use a larger file "

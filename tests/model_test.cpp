@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/random.h"
 #include "nn/transformer.h"
+#include "test_support.h"
 #include "train/session.h"
 
 namespace loom {
@@ -90,7 +91,7 @@ INSTANTIATE_TEST_SUITE_P(Families, ModelFamilies, ::testing::Values(nn::ModelFam
                          [](const auto& info) { return nn::family_name(info.param); });
 
 std::string write_model_json(const std::string& name, const nn::ModelConfig& config) {
-  const std::string path = ::testing::TempDir() + name;
+  const std::string path = testing_support::unique_temp_path(name);
   std::ofstream(path) << nn::model_config_to_json(config).dump();
   return path;
 }
@@ -130,7 +131,7 @@ TEST(Training, ResumedRunMatchesUninterruptedRunStepForStep) {
     std::vector<float> full_losses;
     while (!full->done()) full_losses.push_back(full->step().loss);
 
-    const std::string directory = ::testing::TempDir() + "resume_checkpoint_" + nn::family_name(family);
+    const std::string directory = testing_support::unique_temp_path("resume_checkpoint_") + nn::family_name(family);
     std::filesystem::remove_all(directory);
     auto first_half = train::TrainSession::create(config);
     for (int i = 0; i < 4; ++i) EXPECT_EQ(first_half->step().loss, full_losses[size_t(i)]);
@@ -151,7 +152,7 @@ TEST(Training, CorruptedCheckpointIsRefused) {
   const std::string path = write_model_json("corrupt.json", small_model(nn::ModelFamily::gpt));
   auto session = train::TrainSession::create(quick_config(path, 2));
   session->step();
-  const std::string directory = ::testing::TempDir() + "corrupt_checkpoint";
+  const std::string directory = testing_support::unique_temp_path("corrupt_checkpoint");
   session->save(directory);
   {
     std::fstream file(directory + "/tensors.bin", std::ios::in | std::ios::out | std::ios::binary);
@@ -177,7 +178,7 @@ struct BadModel {
 class BadModelConfigs : public ::testing::TestWithParam<BadModel> {};
 
 TEST_P(BadModelConfigs, GiveClearErrors) {
-  const std::string path = ::testing::TempDir() + "bad_model.json";
+  const std::string path = testing_support::unique_temp_path("bad_model.json");
   std::ofstream(path) << GetParam().json;
   try {
     nn::load_model_config(path);
@@ -193,21 +194,23 @@ const char* kBase = R"("family": "gpt", "vocab_size": 256, "layers": 2, "seq_len
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, BadModelConfigs,
-    ::testing::Values(BadModel{"syntax", "{\"family\": \"gpt\", ", "not valid JSON"},
-                      BadModel{"heads_not_dividing", std::string("{") + kBase + ", \"hidden\": 64, \"heads\": 6}",
-                               "heads=6 does not divide hidden=64 (valid heads: 1, 2, 4, 8, 16, 32, 64)"},
-                      BadModel{"zero_hidden", std::string("{") + kBase + ", \"hidden\": 0, \"heads\": 1}", "hidden=0 must be"},
-                      BadModel{"negative_hidden", std::string("{") + kBase + ", \"hidden\": -64, \"heads\": 1}", "hidden=-64"},
-                      BadModel{"missing_heads", std::string("{") + kBase + ", \"hidden\": 64}", "missing field 'heads'"},
-                      BadModel{"unknown_field", std::string("{") + kBase + ", \"hidden\": 64, \"heads\": 4, \"hiden\": 3}",
-                               "unknown field 'hiden'"},
-                      BadModel{"string_hidden", std::string("{") + kBase + ", \"hidden\": \"64\", \"heads\": 4}",
-                               "hidden=\"64\" must be an integer"},
-                      BadModel{"unknown_family", "{\"family\": \"bert\", \"vocab_size\": 256, \"hidden\": 64, \"layers\": 2, "
-                               "\"heads\": 4, \"seq_len\": 32}",
-                               "family=bert is not known (valid: gpt, llama)"},
-                      BadModel{"bad_version", std::string("{") + kBase + ", \"hidden\": 64, \"heads\": 4, \"version\": 9}",
-                               "version=9 is not supported"}),
+    ::testing::Values(
+        BadModel{"syntax", "{\"family\": \"gpt\", ", "not valid JSON"},
+        BadModel{"heads_not_dividing", std::string("{") + kBase + ", \"hidden\": 64, \"heads\": 6}",
+                 "heads=6 does not divide hidden=64 (valid heads: 1, 2, 4, 8, 16, 32, 64)"},
+        BadModel{"zero_hidden", std::string("{") + kBase + ", \"hidden\": 0, \"heads\": 1}", "hidden=0 must be"},
+        BadModel{"negative_hidden", std::string("{") + kBase + ", \"hidden\": -64, \"heads\": 1}", "hidden=-64"},
+        BadModel{"missing_heads", std::string("{") + kBase + ", \"hidden\": 64}", "missing field 'heads'"},
+        BadModel{"unknown_field", std::string("{") + kBase + ", \"hidden\": 64, \"heads\": 4, \"hiden\": 3}",
+                 "unknown field 'hiden'"},
+        BadModel{"string_hidden", std::string("{") + kBase + ", \"hidden\": \"64\", \"heads\": 4}",
+                 "hidden=\"64\" must be an integer"},
+        BadModel{"unknown_family",
+                 "{\"family\": \"bert\", \"vocab_size\": 256, \"hidden\": 64, \"layers\": 2, "
+                 "\"heads\": 4, \"seq_len\": 32}",
+                 "family=bert is not known (valid: gpt, llama)"},
+        BadModel{"bad_version", std::string("{") + kBase + ", \"hidden\": 64, \"heads\": 4, \"version\": 9}",
+                 "version=9 is not supported"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(BadInputs, MissingModelFileAndUnknownPreset) {

@@ -113,7 +113,9 @@ OpInput int_ids(Shape shape, std::vector<int32_t> values) {
   return input;
 }
 
-void PrintTo(const OpCase& op_case, std::ostream* out) { *out << op_case.name; }
+void PrintTo(const OpCase& op_case, std::ostream* out) {
+  *out << op_case.name;
+}
 
 std::vector<int32_t> as_ids(const Values& values) {
   std::vector<int32_t> ids;

@@ -405,11 +405,19 @@ std::vector<OpCase> reshape_cases() {
 
 class OpTest : public ::testing::TestWithParam<OpCase> {};
 
-TEST_P(OpTest, Forward) { check_forward(GetParam()); }
-TEST_P(OpTest, Gradient) { check_gradient(GetParam()); }
-TEST_P(OpTest, Autograd) { check_autograd(GetParam()); }
+TEST_P(OpTest, Forward) {
+  check_forward(GetParam());
+}
+TEST_P(OpTest, Gradient) {
+  check_gradient(GetParam());
+}
+TEST_P(OpTest, Autograd) {
+  check_autograd(GetParam());
+}
 
-std::string case_name(const ::testing::TestParamInfo<OpCase>& info) { return info.param.name; }
+std::string case_name(const ::testing::TestParamInfo<OpCase>& info) {
+  return info.param.name;
+}
 
 INSTANTIATE_TEST_SUITE_P(MatMul, OpTest, ::testing::ValuesIn(matmul_cases()), case_name);
 INSTANTIATE_TEST_SUITE_P(BiasAdd, OpTest, ::testing::ValuesIn(bias_add_cases()), case_name);

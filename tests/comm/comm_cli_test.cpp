@@ -11,38 +11,17 @@
 #include <string>
 
 #include "comm/comm_profile.h"
+#include "test_support.h"
 
 namespace {
 
-struct Result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-Result run_loom(const std::string& arguments, const std::string& environment = "") {
-  const std::string tag = std::to_string(::getpid());
-  const std::string out = ::testing::TempDir() + "loom_comm_cli_stdout." + tag;
-  const std::string err = ::testing::TempDir() + "loom_comm_cli_stderr." + tag;
-  const std::string command =
-      environment + " " + std::string(LOOM_BINARY_DIR) + "/bin/loom " + arguments + " >" + out + " 2>" + err;
-  const int status = std::system(command.c_str());
-  Result result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = slurp(out);
-  result.err = slurp(err);
-  return result;
-}
+using loom::testing_support::read_text_file;
+using loom::testing_support::run_loom;
+using loom::testing_support::unique_temp_path;
+using Result = loom::testing_support::LoomRun;
 
 TEST(CommCli, ProfileAloneMeasuresTheLocalPartsAndWritesAValidFile) {
-  const std::string path = ::testing::TempDir() + "loom_cli_profile.json";
+  const std::string path = unique_temp_path("cli_profile.json");
   std::remove(path.c_str());
   const Result result = run_loom("profile --repeats 2 --out " + path);
   ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -85,7 +64,7 @@ TEST(CommCli, BadFlagsAndProfilesAreOneLineErrors) {
   EXPECT_NE(algorithm.err.find("all-reduce algorithm 'fastest' is not known (valid: auto, ring"), std::string::npos)
       << algorithm.err;
   // A bad LOOM_COMM_PROFILE stops `auto` with the file, the field and the value.
-  const std::string path = ::testing::TempDir() + "loom_cli_bad_profile.json";
+  const std::string path = unique_temp_path("cli_bad_profile.json");
   std::ofstream(path) << R"({"version": 1, "comm": {"intra_node": [{"ranks": 2, "alpha_s": -1,
                             "beta_s_per_byte": 1e-10, "gamma_s_per_byte": 1e-10, "copy_s_per_byte": 1e-10}]}})";
   const Result bad_profile =

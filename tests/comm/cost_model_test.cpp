@@ -13,6 +13,7 @@
 #include "comm/link_measurement.h"
 #include "comm/thread_transport.h"
 #include "core/error.h"
+#include "test_support.h"
 
 namespace loom::comm {
 namespace {
@@ -113,10 +114,12 @@ TEST(CostModel, ChooseOnACommunicatorIsTheSameOnEveryRank) {
     const GroupShape shape = group_shape(comm);
     EXPECT_EQ(shape.ranks, 5);
     EXPECT_EQ(shape.nodes, 1);
-    for (size_t bytes : {size_t{0}, size_t{4} << 10, size_t{64} << 20}) {
+    for (size_t bytes : {size_t{0}, size_t{4} << 10, size_t{64} << 20, size_t{4} << 10, size_t{64} << 20}) {
       const AllReduceAlgorithm algorithm = choose_all_reduce_algorithm(comm, bytes);
       EXPECT_NE(algorithm, AllReduceAlgorithm::mpi);  // no MPI_Allreduce on threads
       EXPECT_NE(algorithm, AllReduceAlgorithm::automatic);
+      // The per-thread memo gives what the model gives for these inputs.
+      EXPECT_EQ(algorithm, cheapest_all_reduce(shape, transport_abilities(comm), bytes, active_comm_profile()));
     }
   });
   ThreadWorld::run(
@@ -143,7 +146,7 @@ TEST(CommProfile, JsonRoundTripAndNearestGroupSize) {
   EXPECT_EQ(back.intra(16).ranks, 4);
   EXPECT_EQ(back.inter(8).ranks, 2);
 
-  const std::string path = ::testing::TempDir() + "/loom_comm_profile.json";
+  const std::string path = loom::testing_support::unique_temp_path("comm_profile.json");
   write_comm_profile(profile, path);
   const CommProfile read = read_comm_profile(path);
   EXPECT_DOUBLE_EQ(read.inter_node[0].link.alpha_s, 2e-5);

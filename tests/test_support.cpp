@@ -1,0 +1,41 @@
+#include "test_support.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace loom::testing_support {
+
+std::string unique_temp_path(const std::string& name) {
+  return (std::filesystem::path(::testing::TempDir()) / ("loom_" + std::to_string(::getpid()) + "_" + name)).string();
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+LoomRun run_loom(const std::string& arguments, const std::string& environment) {
+  const std::string out = unique_temp_path("loom_stdout");
+  const std::string err = unique_temp_path("loom_stderr");
+  const std::string command =
+      environment + " " + std::string(LOOM_BINARY_DIR) + "/bin/loom " + arguments + " >" + out + " 2>" + err;
+  const int status = std::system(command.c_str());
+  LoomRun result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = read_text_file(out);
+  result.err = read_text_file(err);
+  std::remove(out.c_str());
+  std::remove(err.c_str());
+  return result;
+}
+
+}  // namespace loom::testing_support
