@@ -45,7 +45,7 @@ void print_bench_report(const BenchReport& report) {
   };
 
   fmt::print(
-      "loom collective bench: all-reduce, fp32 sum, {} ranks on {} node{} ({} transport){}, median of {} "
+      "loom collective bench: all-reduce, fp32 sum, {} ranks on {} node{} ({} transport){}, median of >= {} runs "
       "after {} warm-up\n",
       report.ranks, report.nodes, report.nodes == 1 ? "" : "s", report.transport,
       report.shared_buffers ? ", buffers in the shared segment" : "", report.iterations, report.warmup);

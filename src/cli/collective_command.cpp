@@ -38,6 +38,8 @@ struct CollectiveBenchFlags {
 };
 
 using Clock = std::chrono::steady_clock;
+constexpr double kMinimumTimedSeconds = 0.05;
+constexpr int kMaximumRuns = 1000;
 
 // The buffer an algorithm runs on: private memory, or my part of a shared buffer of the group
 // (what the runtime's gradient buckets will live in).
@@ -60,14 +62,17 @@ class BenchBuffer {
   float* data_ = nullptr;
 };
 
-// Runs one all-reduce of `count` floats; checks the result once (every rank contributes rank + 1),
-// then times the median of `iterations` runs, each the slowest rank's time.
-double time_all_reduce_us(comm::Communicator& comm, float* data, size_t count, comm::AllReduceAlgorithm algorithm,
-                          const CollectiveBenchFlags& flags) {
+// One all-reduce of `count` floats with `algorithm`, in place.
+void run_once(comm::Communicator& comm, float* data, size_t count, comm::AllReduceAlgorithm algorithm) {
   comm::CollectiveOptions options;
   options.algorithm = algorithm;
-  std::fill(data, data + count, float(comm.rank() + 1));
   comm::all_reduce(comm, data, count, DType::f32, options);
+}
+
+// Checks one all-reduce (every rank contributes rank + 1) on every rank; all ranks fail together.
+void check_result(comm::Communicator& comm, float* data, size_t count, comm::AllReduceAlgorithm algorithm) {
+  std::fill(data, data + count, float(comm.rank() + 1));
+  run_once(comm, data, count, algorithm);
   const float expected = float(comm.size()) * float(comm.size() + 1) / 2.0f;
   size_t wrong = count;
   for (size_t i = 0; i < count && wrong == count; ++i)
@@ -79,16 +84,31 @@ double time_all_reduce_us(comm::Communicator& comm, float* data, size_t count, c
             ? std::string()
             : fmt::format(" on rank {} (element {}: {} instead of {})", comm.rank(), wrong, data[wrong], expected)));
   }
+}
+
+// The slowest rank's time of one run, in microseconds, every rank starting together.
+double timed_run_us(comm::Communicator& comm, float* data, size_t count, comm::AllReduceAlgorithm algorithm) {
+  comm.barrier();
+  const auto start = Clock::now();
+  run_once(comm, data, count, algorithm);
+  return comm::max_over_ranks(comm, std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+}
+
+// Median time of one algorithm at one size, in the steady state (as nccl-tests and the OSU
+// benchmarks time): the result checked, --warmup untimed runs, then at least --iterations timed
+// runs, more for short ones (as many as fit in kMinimumTimedSeconds, up to kMaximumRuns).
+// Interleaving the algorithms run by run was tried and rejected: each run then pays for the
+// caches the previous algorithm left, which favours whichever algorithm follows itself.
+double time_algorithm_us(comm::Communicator& comm, float* data, size_t count, comm::AllReduceAlgorithm algorithm,
+                         const CollectiveBenchFlags& flags) {
+  check_result(comm, data, count, algorithm);
   std::fill(data, data + count, 0.0f);  // sums of zeros stay finite however often they repeat
-  for (int i = 0; i < flags.warmup; ++i) comm::all_reduce(comm, data, count, DType::f32, options);
+  for (int i = 0; i < flags.warmup; ++i) run_once(comm, data, count, algorithm);
+  const double probe_us = timed_run_us(comm, data, count, algorithm);
+  const int runs =
+      std::max(flags.iterations, int(std::min(double(kMaximumRuns), kMinimumTimedSeconds * 1e6 / probe_us)));
   std::vector<double> times_us;
-  for (int i = 0; i < flags.iterations; ++i) {
-    comm.barrier();
-    const auto start = Clock::now();
-    comm::all_reduce(comm, data, count, DType::f32, options);
-    const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
-    times_us.push_back(comm::max_over_ranks(comm, us));
-  }
+  for (int i = 0; i < runs; ++i) times_us.push_back(timed_run_us(comm, data, count, algorithm));
   std::sort(times_us.begin(), times_us.end());
   return times_us[times_us.size() / 2];
 }
@@ -133,8 +153,6 @@ void run_collective_bench(const CollectiveBenchFlags& flags) {
   report.shared_buffers = flags.shared_buffers;
   report.shape = comm::group_shape(comm);
   report.profile = &comm::active_comm_profile();
-  // Copy bandwidth with every rank copying at once (bytes copied per second per rank).
-  report.copy_bytes_per_s = 1.0 / comm::measure_copy_s_per_byte(comm, size_t(flags.max_bytes), 5);
 
   BenchBuffer buffer(comm, size_t(flags.max_bytes), flags.shared_buffers);
   for (int64_t bytes = flags.min_bytes; bytes <= flags.max_bytes; bytes *= flags.factor) {
@@ -142,13 +160,20 @@ void run_collective_bench(const CollectiveBenchFlags& flags) {
     for (comm::AllReduceAlgorithm algorithm : algorithms) {
       BenchRow row;
       row.algorithm = algorithm;
-      row.bytes = size_t(count * sizeof(float));
+      row.bytes = count * sizeof(float);
       if (algorithm == comm::AllReduceAlgorithm::automatic)
         row.chosen = comm::choose_all_reduce_algorithm(comm, row.bytes);
-      row.time_us = time_all_reduce_us(comm, buffer.data(), count, algorithm, flags);
+      row.time_us = time_algorithm_us(comm, buffer.data(), count, algorithm, flags);
       report.rows.push_back(row);
     }
   }
+  // Copy bandwidth with every rank copying at once (bytes copied per second per rank), for the
+  // memory-traffic bound: the best of three trials on fresh buffers, since one trial here can
+  // land at half the usual rate (the bound should be what memory allows).
+  double copy_s_per_byte = comm::measure_copy_s_per_byte(comm, size_t(flags.max_bytes), 5);
+  for (int trial = 1; trial < 3; ++trial)
+    copy_s_per_byte = std::min(copy_s_per_byte, comm::measure_copy_s_per_byte(comm, size_t(flags.max_bytes), 5));
+  report.copy_bytes_per_s = 1.0 / copy_s_per_byte;
   if (comm.rank() == 0) print_bench_report(report);
   comm.barrier();
 }
@@ -164,7 +189,10 @@ void add_collective_command(CLI::App& app) {
   bench->add_option("--min-bytes", flags->min_bytes, "Smallest message")->capture_default_str();
   bench->add_option("--max-bytes", flags->max_bytes, "Largest message")->capture_default_str();
   bench->add_option("--factor", flags->factor, "Size step: 2 or 4")->capture_default_str();
-  bench->add_option("--iterations", flags->iterations, "Timed runs per size (median)")->capture_default_str();
+  bench
+      ->add_option("--iterations", flags->iterations,
+                   "Timed runs per algorithm and size, at least (median; short sizes run as many as fit in 50 ms)")
+      ->capture_default_str();
   bench->add_option("--warmup", flags->warmup, "Untimed runs per size")->capture_default_str();
   bench->add_option("--algorithm", flags->algorithms, "Algorithms to run (repeatable; default: all and auto)");
   bench->add_flag("--shared-buffers", flags->shared_buffers,

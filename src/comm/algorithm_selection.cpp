@@ -10,6 +10,12 @@
 namespace loom::comm {
 
 GroupShape group_shape(Communicator& comm) {
+  // `auto` asks on every call, so the common case (one node) allocates nothing.
+  const Transport& transport = comm.transport();
+  const int first_node = transport.node_of(0);
+  int r = 1;
+  while (r < comm.size() && transport.node_of(r) == first_node) ++r;
+  if (r == comm.size()) return GroupShape{comm.size(), comm.size(), 1};
   std::map<int, int> ranks_on_node;
   for (int r = 0; r < comm.size(); ++r) ++ranks_on_node[comm.transport().node_of(r)];
   GroupShape shape;
@@ -32,7 +38,27 @@ TransportAbilities transport_abilities(Communicator& comm) {
 }
 
 AllReduceAlgorithm choose_all_reduce_algorithm(Communicator& comm, size_t bytes) {
-  return cheapest_all_reduce(group_shape(comm), transport_abilities(comm), bytes, active_comm_profile());
+  // `auto` runs this before every all-reduce, where a microsecond matters: remember the last
+  // answer per thread. The memo is keyed on every input of the (pure) choice, so it cannot
+  // make ranks disagree.
+  struct Memo {
+    GroupShape shape;
+    TransportAbilities abilities;
+    size_t bytes = 0;
+    const CommProfile* profile = nullptr;
+    AllReduceAlgorithm algorithm = AllReduceAlgorithm::ring;
+  };
+  thread_local Memo memo;
+  const GroupShape shape = group_shape(comm);
+  const TransportAbilities abilities = transport_abilities(comm);
+  const CommProfile& profile = active_comm_profile();
+  if (memo.profile != &profile || memo.bytes != bytes || memo.shape.ranks != shape.ranks ||
+      memo.shape.ranks_per_node != shape.ranks_per_node || memo.shape.nodes != shape.nodes ||
+      memo.abilities.native_all_reduce != abilities.native_all_reduce ||
+      memo.abilities.shared_segments != abilities.shared_segments) {
+    memo = {shape, abilities, bytes, &profile, cheapest_all_reduce(shape, abilities, bytes, profile)};
+  }
+  return memo.algorithm;
 }
 
 }  // namespace loom::comm

@@ -192,14 +192,17 @@ void write_comm_profile(const CommProfile& profile, const std::string& path) {
 const CommProfile& builtin_comm_profile() {
   static const CommProfile profile = [] {
     CommProfile p;
-    // Measured on the development machine (2 cores, Open MPI 4.1.4, one node) by
-    // `mpirun -np 4 loom profile`; alpha and beta are least-squares fits of a ring exchange in
-    // which every rank of the group sends and receives at once.
-    p.source = "built-in: placeholder until measured";
+    // Measured on the development machine (2 vCPUs of an AMD EPYC, Open MPI 4.1.4, one node) on
+    // 2026-11-28 by `OMP_NUM_THREADS=1 mpirun --oversubscribe -np 4 loom profile` (20 repeats).
+    // alpha and beta fit a ring exchange of 8 B to 4 MiB in which every rank of the group sends
+    // and receives at once; gamma is reduce_into (fp32 sum) and copy is memcpy over 32 MiB, all
+    // ranks at once (best of three trials). Repeated runs vary (alpha by 2-5x with 4 ranks on 2
+    // cores), which moves no choice here: shared_memory wins on one node at every size.
+    p.source = "built-in: loom profile, mpirun -np 4 on the 2-core development machine, 2026-11-28";
     p.intra_node = {
-        {2, {2.0e-6, 2.6e-10, 1.2e-10}, 1.8e-10},
-        {3, {4.0e-6, 4.0e-10, 1.8e-10}, 2.7e-10},
-        {4, {6.0e-6, 5.2e-10, 2.4e-10}, 3.6e-10},
+        {2, {3.76e-06, 1.03e-10, 8.22e-11}, 6.76e-11},
+        {3, {8.74e-06, 2.83e-10, 8.07e-11}, 6.49e-11},
+        {4, {2.96e-05, 3.50e-10, 7.86e-11}, 6.68e-11},
     };
     return p;
   }();

@@ -94,9 +94,8 @@ void Communicator::wait_all(std::vector<Pending>& pending) {
         std::sort(missing.begin(), missing.end());
         missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
         const double waited_s = std::chrono::duration<double>(clock::now() - start).count();
-        fail(fmt::format("{} on group '{}' (rank {} of {}): timed out after {:.1f} s waiting for rank{} {}",
-                         operation_, name_, rank_, size_, waited_s, missing.size() == 1 ? "" : "s",
-                         fmt::join(missing, ", ")),
+        fail(fmt::format("{} on group '{}' (rank {} of {}): timed out after {:.1f} s waiting for rank{} {}", operation_,
+                         name_, rank_, size_, waited_s, missing.size() == 1 ? "" : "s", fmt::join(missing, ", ")),
              missing);
       }
       if (idle_rounds > 4096) {
@@ -124,8 +123,8 @@ void Communicator::recv(int peer, void* data, size_t bytes, int tag) {
   wait(p);
 }
 
-void Communicator::send_recv(int send_peer, const void* send_data, size_t send_bytes, int recv_peer,
-                             void* recv_data, size_t recv_bytes, int tag) {
+void Communicator::send_recv(int send_peer, const void* send_data, size_t send_bytes, int recv_peer, void* recv_data,
+                             size_t recv_bytes, int tag) {
   std::vector<Pending> pending;
   pending.push_back(irecv(recv_peer, recv_data, recv_bytes, tag));
   pending.push_back(isend(send_peer, send_data, send_bytes, tag));
@@ -151,8 +150,12 @@ Communicator& Communicator::intra_node() {
   return *intra_node_;
 }
 
-int Communicator::local_rank() { return intra_node().rank(); }
-int Communicator::local_size() { return intra_node().size(); }
+int Communicator::local_rank() {
+  return intra_node().rank();
+}
+int Communicator::local_size() {
+  return intra_node().size();
+}
 
 Communicator& Communicator::inter_node() {
   if (inter_node_ == nullptr) {

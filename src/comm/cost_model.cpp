@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "core/error.h"
 
@@ -264,8 +265,15 @@ AllReduceAlgorithm cheapest_all_reduce(const GroupShape& shape, const TransportA
                                        const CommProfile& profile, bool buffers_in_segment) {
   AllReduceAlgorithm best = AllReduceAlgorithm::recursive_doubling;
   double best_s = std::numeric_limits<double>::infinity();
-  for (AllReduceAlgorithm algorithm : all_reduce_algorithms()) {
-    if (algorithm == AllReduceAlgorithm::mpi || !all_reduce_available(algorithm, shape, abilities)) continue;
+  // Every algorithm but mpi, in all_reduce_algorithms() order (a tie goes to the earlier); built
+  // once, since `auto` asks on every call.
+  static const std::vector<AllReduceAlgorithm> candidates = [] {
+    std::vector<AllReduceAlgorithm> list = all_reduce_algorithms();
+    list.erase(std::remove(list.begin(), list.end(), AllReduceAlgorithm::mpi), list.end());
+    return list;
+  }();
+  for (AllReduceAlgorithm algorithm : candidates) {
+    if (!all_reduce_available(algorithm, shape, abilities)) continue;
     const double s = all_reduce_time_s(algorithm, shape, bytes, profile, buffers_in_segment);
     if (s < best_s) {
       best_s = s;

@@ -38,8 +38,8 @@ double measure_copy_s_per_byte(Communicator& comm, size_t bytes, int repeats);
 std::vector<size_t> default_exchange_sizes();
 
 // All four parameters for this group (collective). gamma and the copy cost are timed over
-// `local_bytes` (out of cache by default). A group of one rank measures only those local parts
-// and returns `fallback`'s alpha and beta. `samples`, when given, receives the exchange timings.
+// `local_bytes` (out of cache by default), best of three trials on fresh buffers. A group of one rank measures only
+// those local parts and returns `fallback`'s alpha and beta. `samples`, when given, receives the exchange timings.
 GroupParameters measure_group(Communicator& comm, const std::vector<size_t>& exchange_sizes, int repeats,
                               const LinkParameters& fallback, size_t local_bytes = size_t{32} << 20,
                               std::vector<TimedSample>* samples = nullptr);

@@ -40,17 +40,14 @@ struct ThreadWorldState {
   // Shared-segment rendezvous: (context, allocation sequence) -> the memory and the ranks that took it.
   std::map<std::pair<int, int64_t>, std::pair<std::shared_ptr<ThreadSharedMemory>, int>> shared_allocations;
 
-  int node_of_world_rank(int world_rank) const {
-    return ranks_per_node > 0 ? world_rank / ranks_per_node : 0;
-  }
+  int node_of_world_rank(int world_rank) const { return ranks_per_node > 0 ? world_rank / ranks_per_node : 0; }
 };
 
 namespace {
 
 class ThreadRequest : public Request {
  public:
-  ThreadRequest(std::shared_ptr<ThreadWorldState> state, std::tuple<int, int, int, int> key, void* data,
-                size_t bytes)
+  ThreadRequest(std::shared_ptr<ThreadWorldState> state, std::tuple<int, int, int, int> key, void* data, size_t bytes)
       : state_(std::move(state)), key_(key), data_(data), bytes_(bytes) {}
   bool test() override {
     if (done_) return true;
@@ -113,8 +110,8 @@ class ThreadTransport : public Transport {
   std::unique_ptr<Request> irecv(int peer, int tag, void* data, size_t bytes) override {
     return std::make_unique<ThreadRequest>(
         state_,
-        std::make_tuple(context_, members_[static_cast<size_t>(peer)], members_[static_cast<size_t>(rank_)], tag),
-        data, bytes);
+        std::make_tuple(context_, members_[static_cast<size_t>(peer)], members_[static_cast<size_t>(rank_)], tag), data,
+        bytes);
   }
 
   std::unique_ptr<Transport> split(int color, int key) override {

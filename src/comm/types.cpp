@@ -8,10 +8,14 @@ namespace loom::comm {
 
 std::string reduce_op_name(ReduceOp op) {
   switch (op) {
-    case ReduceOp::sum: return "sum";
-    case ReduceOp::avg: return "avg";
-    case ReduceOp::max: return "max";
-    case ReduceOp::min: return "min";
+    case ReduceOp::sum:
+      return "sum";
+    case ReduceOp::avg:
+      return "avg";
+    case ReduceOp::max:
+      return "max";
+    case ReduceOp::min:
+      return "min";
   }
   LOOM_CHECK(false, "unknown reduce op {}", static_cast<int>(op));
 }
@@ -24,22 +28,31 @@ ReduceOp reduce_op_from_name(const std::string& name) {
 
 std::string algorithm_name(AllReduceAlgorithm algorithm) {
   switch (algorithm) {
-    case AllReduceAlgorithm::automatic: return "auto";
-    case AllReduceAlgorithm::ring: return "ring";
-    case AllReduceAlgorithm::recursive_doubling: return "recursive_doubling";
-    case AllReduceAlgorithm::rabenseifner: return "rabenseifner";
-    case AllReduceAlgorithm::tree: return "tree";
-    case AllReduceAlgorithm::hierarchical: return "hierarchical";
-    case AllReduceAlgorithm::shared_memory: return "shared_memory";
-    case AllReduceAlgorithm::mpi: return "mpi";
-    case AllReduceAlgorithm::reference: return "reference";
+    case AllReduceAlgorithm::automatic:
+      return "auto";
+    case AllReduceAlgorithm::ring:
+      return "ring";
+    case AllReduceAlgorithm::recursive_doubling:
+      return "recursive_doubling";
+    case AllReduceAlgorithm::rabenseifner:
+      return "rabenseifner";
+    case AllReduceAlgorithm::tree:
+      return "tree";
+    case AllReduceAlgorithm::hierarchical:
+      return "hierarchical";
+    case AllReduceAlgorithm::shared_memory:
+      return "shared_memory";
+    case AllReduceAlgorithm::mpi:
+      return "mpi";
+    case AllReduceAlgorithm::reference:
+      return "reference";
   }
   LOOM_CHECK(false, "unknown algorithm {}", static_cast<int>(algorithm));
 }
 
 std::vector<AllReduceAlgorithm> all_reduce_algorithms() {
-  return {AllReduceAlgorithm::ring,         AllReduceAlgorithm::recursive_doubling, AllReduceAlgorithm::rabenseifner,
-          AllReduceAlgorithm::tree,         AllReduceAlgorithm::hierarchical,       AllReduceAlgorithm::shared_memory,
+  return {AllReduceAlgorithm::ring, AllReduceAlgorithm::recursive_doubling, AllReduceAlgorithm::rabenseifner,
+          AllReduceAlgorithm::tree, AllReduceAlgorithm::hierarchical,       AllReduceAlgorithm::shared_memory,
           AllReduceAlgorithm::mpi};
 }
 

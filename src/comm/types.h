@@ -36,7 +36,7 @@ std::vector<AllReduceAlgorithm> all_reduce_algorithms();
 struct CollectiveOptions {
   AllReduceAlgorithm algorithm = AllReduceAlgorithm::automatic;
   ReduceOp op = ReduceOp::sum;
-  std::chrono::milliseconds timeout{0};  // 0: the communicator's (LOOM_COMM_TIMEOUT_S, default 300 s)
+  std::chrono::milliseconds timeout{0};    // 0: the communicator's (LOOM_COMM_TIMEOUT_S, default 300 s)
   size_t segment_bytes = size_t{1} << 20;  // pipelining unit of the ring
 };
 
