@@ -23,59 +23,81 @@ uint64_t stream_seed(uint64_t seed, const std::string& name) {
 }
 }  // namespace
 
-Var TransformerModel::new_parameter(const std::string& name, const Shape& shape, float std, uint64_t seed) {
-  Tensor value = Tensor::empty_in(shape, MemoryCategory::parameters);
-  Rng rng(stream_seed(seed, name));
-  float* data = value.f32();
-  const int64_t count = value.numel();
-  for (int64_t i = 0; i < count; ++i) data[i] = static_cast<float>(rng.normal() * std);
-  Var var = Var::parameter(value, name);
-  parameters_.push_back(var);
-  return var;
+std::vector<ParameterSpec> parameter_specs(const ModelConfig& config) {
+  validate_model_config(config);
+  const int64_t c = config.hidden;
+  const int64_t f = config.ffn_hidden;
+  const int64_t qkv = c + 2 * config.kv_hidden();
+  const bool gpt = config.family == ModelFamily::gpt;
+  const float std = config.init_std;
+  // Residual projections are scaled down by depth (GPT-2): each adds to the same stream.
+  const float residual_std = std / std::sqrt(2.0f * static_cast<float>(config.layers));
+  const int layers = static_cast<int>(config.layers);
+
+  std::vector<ParameterSpec> specs;
+  auto normal = [&](std::string name, Shape shape, float init_std, int layer, Var BlockParameters::*member) {
+    specs.push_back({std::move(name), std::move(shape), init_std, 0.0f, layer, member});
+  };
+  auto constant = [&](std::string name, Shape shape, float value, int layer, Var BlockParameters::*member) {
+    specs.push_back({std::move(name), std::move(shape), 0.0f, value, layer, member});
+  };
+  normal("embed.token", {config.vocab_size, c}, std, -1, nullptr);
+  if (gpt) normal("embed.position", {config.seq_len, c}, std / 2, -1, nullptr);
+  for (int l = 0; l < layers; ++l) {
+    const std::string p = "block" + std::to_string(l) + ".";
+    constant(p + "norm1.gamma", {c}, 1.0f, l, &BlockParameters::norm1_gamma);
+    if (gpt) constant(p + "norm1.beta", {c}, 0.0f, l, &BlockParameters::norm1_beta);
+    normal(p + "attn.qkv.weight", {qkv, c}, std, l, &BlockParameters::qkv_weight);
+    if (gpt) constant(p + "attn.qkv.bias", {qkv}, 0.0f, l, &BlockParameters::qkv_bias);
+    normal(p + "attn.out.weight", {c, c}, residual_std, l, &BlockParameters::out_weight);
+    if (gpt) constant(p + "attn.out.bias", {c}, 0.0f, l, &BlockParameters::out_bias);
+    constant(p + "norm2.gamma", {c}, 1.0f, l, &BlockParameters::norm2_gamma);
+    if (gpt) constant(p + "norm2.beta", {c}, 0.0f, l, &BlockParameters::norm2_beta);
+    normal(p + (gpt ? "mlp.fc.weight" : "mlp.gate.weight"), {f, c}, std, l, &BlockParameters::fc_weight);
+    if (gpt) constant(p + "mlp.fc.bias", {f}, 0.0f, l, &BlockParameters::fc_bias);
+    if (!gpt) normal(p + "mlp.up.weight", {f, c}, std, l, &BlockParameters::up_weight);
+    normal(p + (gpt ? "mlp.proj.weight" : "mlp.down.weight"), {c, f}, residual_std, l, &BlockParameters::proj_weight);
+    if (gpt) constant(p + "mlp.proj.bias", {c}, 0.0f, l, &BlockParameters::proj_bias);
+  }
+  constant("final_norm.gamma", {c}, 1.0f, layers, nullptr);
+  if (gpt) constant("final_norm.beta", {c}, 0.0f, layers, nullptr);
+  if (!config.tie_embeddings) normal("head.weight", {config.vocab_size, c}, std, layers, nullptr);
+  return specs;
 }
 
-Var TransformerModel::new_constant(const std::string& name, const Shape& shape, float value) {
-  Tensor tensor = Tensor::empty_in(shape, MemoryCategory::parameters);
-  tensor.fill(value);
-  Var var = Var::parameter(tensor, name);
-  parameters_.push_back(var);
-  return var;
+Tensor initial_parameter_value(const ParameterSpec& spec, uint64_t seed, MemoryCategory category) {
+  Tensor value = Tensor::empty_in(spec.shape, category);
+  if (spec.init_std > 0.0f) {
+    Rng rng(stream_seed(seed, spec.name));
+    float* data = value.f32();
+    const int64_t count = value.numel();
+    for (int64_t i = 0; i < count; ++i) data[i] = static_cast<float>(rng.normal() * spec.init_std);
+  } else {
+    value.fill(spec.init_value);
+  }
+  return value;
 }
 
 TransformerModel::TransformerModel(const ModelConfig& config, uint64_t seed) : config_(config) {
-  validate_model_config(config_);
-  const int64_t c = config_.hidden;
-  const int64_t f = config_.ffn_hidden;
-  const int64_t qkv = c + 2 * config_.kv_hidden();
-  const bool gpt = config_.family == ModelFamily::gpt;
-  const float std = config_.init_std;
-  // Residual projections are scaled down by depth (GPT-2): each adds to the same stream.
-  const float residual_std = std / std::sqrt(2.0f * static_cast<float>(config_.layers));
-
-  token_embedding_ = new_parameter("embed.token", {config_.vocab_size, c}, std, seed);
-  if (gpt) position_embedding_ = new_parameter("embed.position", {config_.seq_len, c}, std / 2, seed);
   blocks_.resize(static_cast<size_t>(config_.layers));
-  for (int64_t l = 0; l < config_.layers; ++l) {
-    BlockParameters& b = blocks_[static_cast<size_t>(l)];
-    const std::string p = "block" + std::to_string(l) + ".";
-    b.norm1_gamma = new_constant(p + "norm1.gamma", {c}, 1.0f);
-    if (gpt) b.norm1_beta = new_constant(p + "norm1.beta", {c}, 0.0f);
-    b.qkv_weight = new_parameter(p + "attn.qkv.weight", {qkv, c}, std, seed);
-    if (gpt) b.qkv_bias = new_constant(p + "attn.qkv.bias", {qkv}, 0.0f);
-    b.out_weight = new_parameter(p + "attn.out.weight", {c, c}, residual_std, seed);
-    if (gpt) b.out_bias = new_constant(p + "attn.out.bias", {c}, 0.0f);
-    b.norm2_gamma = new_constant(p + "norm2.gamma", {c}, 1.0f);
-    if (gpt) b.norm2_beta = new_constant(p + "norm2.beta", {c}, 0.0f);
-    b.fc_weight = new_parameter(p + (gpt ? "mlp.fc.weight" : "mlp.gate.weight"), {f, c}, std, seed);
-    if (gpt) b.fc_bias = new_constant(p + "mlp.fc.bias", {f}, 0.0f);
-    if (!gpt) b.up_weight = new_parameter(p + "mlp.up.weight", {f, c}, std, seed);
-    b.proj_weight = new_parameter(p + (gpt ? "mlp.proj.weight" : "mlp.down.weight"), {c, f}, residual_std, seed);
-    if (gpt) b.proj_bias = new_constant(p + "mlp.proj.bias", {c}, 0.0f);
+  for (const ParameterSpec& spec : parameter_specs(config_)) {
+    Var var = Var::parameter(initial_parameter_value(spec, seed), spec.name);
+    parameters_.push_back(var);
+    if (spec.member != nullptr) {
+      blocks_[static_cast<size_t>(spec.layer)].*spec.member = var;
+    } else if (spec.name == "embed.token") {
+      token_embedding_ = var;
+    } else if (spec.name == "embed.position") {
+      position_embedding_ = var;
+    } else if (spec.name == "final_norm.gamma") {
+      final_gamma_ = var;
+    } else if (spec.name == "final_norm.beta") {
+      final_beta_ = var;
+    } else {
+      head_weight_ = var;
+    }
   }
-  final_gamma_ = new_constant("final_norm.gamma", {c}, 1.0f);
-  if (gpt) final_beta_ = new_constant("final_norm.beta", {c}, 0.0f);
-  head_weight_ = config_.tie_embeddings ? token_embedding_
-                                        : new_parameter("head.weight", {config_.vocab_size, c}, std, seed);
+  if (config_.tie_embeddings) head_weight_ = token_embedding_;
 }
 
 Var TransformerModel::embed(const Tensor& ids) const {
@@ -97,33 +119,7 @@ Var TransformerModel::embed(const Tensor& ids) const {
 }
 
 Var TransformerModel::block(int layer, const Var& x) const {
-  const BlockParameters& b = blocks_.at(static_cast<size_t>(layer));
-  const bool gpt = config_.family == ModelFamily::gpt;
-  const int64_t batch = x.shape()[0];
-  const int64_t seq = x.shape()[1];
-  const int64_t c = config_.hidden;
-  const int64_t d = config_.head_dim();
-  const float eps = config_.norm_eps;
-
-  // Attention.
-  Var h = gpt ? af::layer_norm(x, b.norm1_gamma, b.norm1_beta, eps) : af::rms_norm(x, b.norm1_gamma, eps);
-  Var qkv = af::linear(h, b.qkv_weight, b.qkv_bias);
-  std::vector<Var> pieces = af::split(qkv, {c, config_.kv_hidden(), config_.kv_hidden()});
-  Var q = af::reshape(pieces[0], {batch, seq, config_.heads, d});
-  Var k = af::reshape(pieces[1], {batch, seq, config_.kv_heads, d});
-  Var v = af::reshape(pieces[2], {batch, seq, config_.kv_heads, d});
-  if (!gpt) {
-    q = af::rotary(q, config_.rope_theta);
-    k = af::rotary(k, config_.rope_theta);
-  }
-  Var attention = af::reshape(af::causal_attention(q, k, v), {batch, seq, c});
-  Var x1 = af::add(x, af::linear(attention, b.out_weight, b.out_bias));
-
-  // MLP.
-  Var h2 = gpt ? af::layer_norm(x1, b.norm2_gamma, b.norm2_beta, eps) : af::rms_norm(x1, b.norm2_gamma, eps);
-  Var inner = gpt ? af::gelu(af::linear(h2, b.fc_weight, b.fc_bias))
-                  : af::swiglu(af::linear(h2, b.fc_weight, Var()), af::linear(h2, b.up_weight, Var()));
-  return af::add(x1, af::linear(inner, b.proj_weight, b.proj_bias));
+  return block_forward(config_, blocks_.at(static_cast<size_t>(layer)), x);
 }
 
 Var TransformerModel::logits(const Var& x) const {
@@ -153,9 +149,9 @@ Var TransformerModel::forward_logits(const Tensor& ids) const {
 std::vector<Var> TransformerModel::block_parameters(int layer) const {
   const BlockParameters& b = blocks_.at(static_cast<size_t>(layer));
   std::vector<Var> result;
-  for (const Var* v : {&b.norm1_gamma, &b.norm1_beta, &b.qkv_weight, &b.qkv_bias, &b.out_weight, &b.out_bias,
-                       &b.norm2_gamma, &b.norm2_beta, &b.fc_weight, &b.fc_bias, &b.up_weight, &b.proj_weight,
-                       &b.proj_bias}) {
+  for (const Var* v :
+       {&b.norm1_gamma, &b.norm1_beta, &b.qkv_weight, &b.qkv_bias, &b.out_weight, &b.out_bias, &b.norm2_gamma,
+        &b.norm2_beta, &b.fc_weight, &b.fc_bias, &b.up_weight, &b.proj_weight, &b.proj_bias}) {
     if (v->defined()) result.push_back(*v);
   }
   return result;

@@ -9,21 +9,31 @@
 #include <vector>
 
 #include "autograd/variable.h"
+#include "nn/block.h"
 #include "nn/model_config.h"
 
 namespace loom::nn {
 
 using autograd::Var;
 
-struct BlockParameters {
-  Var norm1_gamma, norm1_beta;   // beta: GPT only
-  Var qkv_weight, qkv_bias;      // [C + 2 Ckv, C]; bias: GPT only
-  Var out_weight, out_bias;      // [C, C]
-  Var norm2_gamma, norm2_beta;
-  Var fc_weight, fc_bias;        // GPT: [F, C]; Llama: gate [F, C]
-  Var up_weight;                 // Llama only: [F, C]
-  Var proj_weight, proj_bias;    // [C, F]
+// One parameter of the model: its name (which also seeds its initial values), shape and initial
+// value, and where it belongs: `layer` -1 for the embeddings, 0..layers-1 for a block (then
+// `member` says which), `layers` for the final norm and the head. The model builds itself from
+// this list; the parallel runtime builds its shards from it.
+struct ParameterSpec {
+  std::string name;
+  Shape shape;
+  float init_std = 0.0f;    // > 0: normal(0, init_std) values
+  float init_value = 0.0f;  // otherwise every element
+  int layer = -1;
+  Var BlockParameters::*member = nullptr;
 };
+
+// In the model's parameter order (embeddings, blocks, final norm, head; no head when tied).
+std::vector<ParameterSpec> parameter_specs(const ModelConfig& config);
+// The whole initial value of one parameter for `seed` (independent of every other parameter).
+Tensor initial_parameter_value(const ParameterSpec& spec, uint64_t seed,
+                               MemoryCategory category = MemoryCategory::parameters);
 
 class TransformerModel {
  public:
@@ -51,9 +61,6 @@ class TransformerModel {
   int64_t parameter_count() const;
 
  private:
-  Var new_parameter(const std::string& name, const Shape& shape, float std, uint64_t seed);
-  Var new_constant(const std::string& name, const Shape& shape, float value);
-
   ModelConfig config_;
   Var token_embedding_;     // [V, C]
   Var position_embedding_;  // GPT: [S, C]
