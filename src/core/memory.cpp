@@ -26,7 +26,9 @@ constexpr size_t kCachedBlockMinBytes = size_t{1} << 16;
 constexpr size_t kPageBytes = 4096;
 constexpr size_t kHugePageBytes = size_t{2} << 20;
 
-size_t round_up(size_t bytes, size_t unit) { return (bytes + unit - 1) / unit * unit; }
+size_t round_up(size_t bytes, size_t unit) {
+  return (bytes + unit - 1) / unit * unit;
+}
 
 class HostBlockCache {
  public:
@@ -103,18 +105,28 @@ class HostBlockCache {
 
 }  // namespace
 
-void release_cached_host_memory() { HostBlockCache::instance().release(); }
+void release_cached_host_memory() {
+  HostBlockCache::instance().release();
+}
 
-int64_t MemoryTracker::cached_bytes() const { return HostBlockCache::instance().cached_bytes(); }
+int64_t MemoryTracker::cached_bytes() const {
+  return HostBlockCache::instance().cached_bytes();
+}
 
 std::string memory_category_name(MemoryCategory category) {
   switch (category) {
-    case MemoryCategory::parameters: return "parameters";
-    case MemoryCategory::gradients: return "gradients";
-    case MemoryCategory::optimizer_state: return "optimizer_state";
-    case MemoryCategory::activations: return "activations";
-    case MemoryCategory::workspace: return "workspace";
-    case MemoryCategory::communication: return "communication";
+    case MemoryCategory::parameters:
+      return "parameters";
+    case MemoryCategory::gradients:
+      return "gradients";
+    case MemoryCategory::optimizer_state:
+      return "optimizer_state";
+    case MemoryCategory::activations:
+      return "activations";
+    case MemoryCategory::workspace:
+      return "workspace";
+    case MemoryCategory::communication:
+      return "communication";
   }
   LOOM_CHECK(false, "unknown memory category {}", static_cast<int>(category));
 }
@@ -154,9 +166,13 @@ MemoryCategoryScope::MemoryCategoryScope(MemoryCategory category) : previous_(t_
   t_category = category;
 }
 
-MemoryCategoryScope::~MemoryCategoryScope() { t_category = previous_; }
+MemoryCategoryScope::~MemoryCategoryScope() {
+  t_category = previous_;
+}
 
-MemoryCategory current_memory_category() { return t_category; }
+MemoryCategory current_memory_category() {
+  return t_category;
+}
 
 Storage::Storage(size_t bytes, Device device, MemoryCategory category)
     : bytes_(bytes), device_(device), category_(category) {
@@ -168,7 +184,23 @@ Storage::Storage(size_t bytes, Device device, MemoryCategory category)
   MemoryTracker::instance().on_allocate(category, bytes);
 }
 
+void Storage::release() {
+  LOOM_CHECK(device_ == Device::cpu, "Storage::release is for host storage");
+  if (data_ == nullptr) return;
+  MemoryTracker::instance().on_free(category_, bytes_);
+  HostBlockCache::instance().deallocate(data_, bytes_);
+  data_ = nullptr;
+}
+
+void Storage::reacquire() {
+  LOOM_CHECK(device_ == Device::cpu, "Storage::reacquire is for host storage");
+  if (data_ != nullptr) return;
+  data_ = HostBlockCache::instance().allocate(bytes_);
+  MemoryTracker::instance().on_allocate(category_, bytes_);
+}
+
 Storage::~Storage() {
+  if (data_ == nullptr) return;  // released
   MemoryTracker::instance().on_free(category_, bytes_);
   if (device_ == Device::cuda) {
     try {
@@ -180,6 +212,8 @@ Storage::~Storage() {
   }
 }
 
-std::string device_name(Device device) { return device == Device::cpu ? "cpu" : "cuda"; }
+std::string device_name(Device device) {
+  return device == Device::cpu ? "cpu" : "cuda";
+}
 
 }  // namespace loom

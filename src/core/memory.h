@@ -81,6 +81,14 @@ class Storage {
   Device device() const { return device_; }
   MemoryCategory category() const { return category_; }
 
+  // Sharded data parallel (ZeRO-3) frees a gathered parameter buffer between uses while the
+  // views that autograd saved keep pointing at this object: release() returns the bytes (data()
+  // is null until reacquire()), reacquire() allocates them again (contents undefined until the
+  // next gather fills them). Host storage only.
+  void release();
+  void reacquire();
+  bool resident() const { return data_ != nullptr; }
+
  private:
   void* data_ = nullptr;
   size_t bytes_ = 0;

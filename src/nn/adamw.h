@@ -41,6 +41,16 @@ class AdamW {
   int64_t steps_ = 0;
 };
 
+// The update of `count` elements of one parameter (or of a shard of it: sharded data parallel runs
+// the same update on its slice) at optimizer step `step` (1-based); `decay` for matrices.
+void adamw_update(float* weights, const float* grads, float* m, float* v, int64_t count, float lr, int64_t step,
+                  bool decay, const AdamWOptions& options);
+// Sum of squares in double, and in-place scaling: the pieces of global-norm clipping.
+double sum_of_squares(const float* values, int64_t count);
+void scale_in_place(float* values, int64_t count, float scale);
+// The factor clip_grad_norm scales by for a global `norm` (1 when no clipping applies).
+float clip_scale(double norm, double max_norm);
+
 // Scales all gradients so that their global L2 norm is at most max_norm (no-op when
 // max_norm <= 0). Returns the norm before clipping.
 double clip_grad_norm(const std::vector<autograd::Var>& parameters, double max_norm);

@@ -100,6 +100,14 @@ TransformerModel::TransformerModel(const ModelConfig& config, uint64_t seed) : c
   if (config_.tie_embeddings) head_weight_ = token_embedding_;
 }
 
+Tensor position_ids(int64_t batch, int64_t seq) {
+  Tensor positions = Tensor::empty({batch, seq}, DType::i32);
+  int32_t* p = positions.i32();
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t t = 0; t < seq; ++t) p[b * seq + t] = static_cast<int32_t>(t);
+  return positions;
+}
+
 Var TransformerModel::embed(const Tensor& ids) const {
   LOOM_CHECK(ids.ndim() == 2 && ids.dtype() == DType::i32, "embed expects i32 [B, T] ids, got {}", ids.describe());
   const int64_t batch = ids.dim(0);
@@ -109,11 +117,7 @@ Var TransformerModel::embed(const Tensor& ids) const {
   }
   Var x = af::embedding(Var(ids), token_embedding_);
   if (config_.family == ModelFamily::gpt) {
-    Tensor positions = Tensor::empty({batch, seq}, DType::i32);
-    int32_t* p = positions.i32();
-    for (int64_t b = 0; b < batch; ++b)
-      for (int64_t t = 0; t < seq; ++t) p[b * seq + t] = static_cast<int32_t>(t);
-    x = af::add(x, af::embedding(Var(positions), position_embedding_));
+    x = af::add(x, af::embedding(Var(position_ids(batch, seq)), position_embedding_));
   }
   return x;
 }

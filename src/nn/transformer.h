@@ -35,6 +35,9 @@ std::vector<ParameterSpec> parameter_specs(const ModelConfig& config);
 Tensor initial_parameter_value(const ParameterSpec& spec, uint64_t seed,
                                MemoryCategory category = MemoryCategory::parameters);
 
+// Position ids [batch, seq] i32: 0..seq-1 in every row (GPT's learned positions).
+Tensor position_ids(int64_t batch, int64_t seq);
+
 class TransformerModel {
  public:
   // Parameters are initialised deterministically from the seed: each parameter draws from its
