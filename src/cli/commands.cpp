@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 
+#include "comm/world.h"
 #include "core/error.h"
 
 namespace loom::cli {
@@ -48,7 +49,8 @@ int run_main(int argc, char** argv) {
     fmt::print(stderr, "loom: error: {} (see loom --help)\n", text);
     return 2;
   } catch (const UserError& e) {
-    fmt::print(stderr, "loom: error: {}\n", e.what());
+    // In an MPI job every rank meets the same bad input: rank 0 says it once.
+    if (!comm::launched_by_mpi() || comm::world_rank() == 0) fmt::print(stderr, "loom: error: {}\n", e.what());
     return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "loom: failed: {}\n", e.what());

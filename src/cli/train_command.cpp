@@ -9,8 +9,15 @@
 #include "cli/commands.h"
 #include "cli/metrics_file.h"
 #include "cli/progress.h"
+#include "comm/collectives.h"
+#include "comm/world.h"
 #include "core/error.h"
 #include "core/memory.h"
+#include "data/batch_loader.h"
+#include "data/corpus.h"
+#include "nn/lr_schedule.h"
+#include "parallel/plan.h"
+#include "parallel/runtime.h"
 #include "train/checkpoint.h"
 #include "train/session.h"
 
@@ -29,7 +36,9 @@ struct TrainFlags {
   int64_t save_every = 0;
 };
 
-std::string mib(int64_t bytes) { return fmt::format("{:.1f} MiB", double(bytes) / (1024.0 * 1024.0)); }
+std::string mib(int64_t bytes) {
+  return fmt::format("{:.1f} MiB", double(bytes) / (1024.0 * 1024.0));
+}
 
 nlohmann::json memory_by_category() {
   nlohmann::json json;
@@ -49,10 +58,137 @@ void require_same(const CLI::App& command, const char* flag, const T& given, con
   }
 }
 
+// The largest value over all ranks of the job.
+double max_over_job(comm::Communicator& world, double value) {
+  comm::CollectiveOptions options;
+  options.op = comm::ReduceOp::max;
+  comm::all_reduce(world, &value, 1, DType::f64, options);
+  return value;
+}
+
+nlohmann::json memory_by_category_over_job(comm::Communicator& world) {
+  nlohmann::json json = memory_by_category();
+  for (auto& [name, bytes] : json.items()) bytes = int64_t(max_over_job(world, double(bytes.get<int64_t>())));
+  return json;
+}
+
+// Training with a plan (or plain data parallel over all ranks of an MPI job): every rank loads the
+// same data and draws the same global batches; rank 0 reports, with times and memory the largest
+// over ranks.
+void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
+  if (!flags.resume.empty() || !flags.save.empty())
+    throw_user_error(
+        "--save and --resume are not available for parallel runs yet (train without --plan on one "
+        "process to use checkpoints)");
+  if (flags.log_every <= 0) throw_user_error("--log-every {} must be a positive integer", flags.log_every);
+  train::TrainConfig config = flags.config;
+  train::validate_train_config(config);
+  const int threads = apply_thread_count(flags.threads);
+  auto world = comm::world_communicator();
+  const nn::ModelConfig model = nn::load_model_config(config.model);
+  nn::validate_model_config(model, config.model);
+  if (config.seq > model.seq_len)
+    throw_user_error("--seq {} exceeds the model's seq_len={} (valid: 1..{})", config.seq, model.seq_len,
+                     model.seq_len);
+  parallel::ParallelPlan plan = flags.plan.empty() ? parallel::data_parallel_plan(model, world->size(), config.batch)
+                                                   : parallel::read_plan(flags.plan);
+  if (command.count("--batch") > 0 && config.batch != plan.global_batch)
+    throw_user_error("--batch {} differs from the plan's global_batch {} (omit --batch with --plan)", config.batch,
+                     plan.global_batch);
+  config.batch = plan.global_batch;
+  parallel::validate_plan(plan, model, world->size());
+
+  const data::Corpus corpus = data::load_corpus(config.data, config.seed);
+  if (corpus.vocab_size > model.vocab_size)
+    throw_user_error("--data '{}' has token ids up to {} but the model's vocab_size is {}", config.data,
+                     corpus.vocab_size - 1, model.vocab_size);
+  const data::CorpusSplit split = data::split_corpus(corpus, config.val_fraction);
+  data::BatchLoader loader(&split.train, config.batch, config.seq, config.seed);
+  nn::LrSchedule schedule;
+  schedule.peak_lr = config.lr;
+  schedule.min_lr = config.min_lr;
+  schedule.warmup_steps = config.warmup_steps;
+  schedule.total_steps = config.steps;
+
+  parallel::ParallelOptions options;
+  options.seed = config.seed;
+  options.adamw.weight_decay = config.weight_decay;
+  options.grad_clip = config.grad_clip;
+  parallel::ParallelTrainer trainer(world, plan, model, options);
+  const bool report = world->rank() == 0;
+  MetricsFile metrics(report ? flags.metrics : std::string());
+  if (report) {
+    fmt::print(
+        "loom train: model {} ({}, {} layers, hidden {}, {} heads) on {} ranks: {} stage{}, {} micro-batch{}, "
+        "{}, {} threads per rank\n",
+        model.name, nn::family_name(model.family), model.layers, model.hidden, model.heads, world->size(),
+        plan.stages.size(), plan.stages.size() == 1 ? "" : "s", plan.micro_batches, plan.micro_batches == 1 ? "" : "es",
+        parallel::schedule_name(plan.schedule), threads);
+    fmt::print("            data {} ({} tokens), global batch {} x seq {}, steps 1..{}{}\n", corpus.source,
+               corpus.tokens.size(), config.batch, config.seq, config.steps,
+               flags.plan.empty() ? ", plain data parallel" : ", plan " + flags.plan);
+    std::fflush(stdout);
+  }
+
+  ProgressLine progress(config.steps, flags.log_every);
+  const auto start = std::chrono::steady_clock::now();
+  double total_ms = 0.0;
+  float first_loss = 0.0f, last_loss = 0.0f;
+  const int64_t tokens_per_step = config.batch * config.seq;
+  for (int64_t step = 0; step < config.steps; ++step) {
+    const data::Batch batch = loader.next();
+    const float lr = schedule.at(step);
+    const parallel::ParallelStepResult r = trainer.step(batch.inputs, batch.targets, lr);
+    const double step_ms = max_over_job(*world, r.step_ms);
+    const double exposed_ms = max_over_job(*world, r.exposed_comm_ms);
+    const double pipeline_ms = max_over_job(*world, r.pipeline_wait_ms);
+    const double peak = max_over_job(*world, double(MemoryTracker::instance().total_peak_bytes()));
+    total_ms += step_ms;
+    if (step == 0) first_loss = r.loss;
+    last_loss = r.loss;
+    if (!std::isfinite(r.loss))
+      throw Error(fmt::format("training diverged: loss is {} at step {} (try a smaller --lr than {})", r.loss, step + 1,
+                              config.lr));
+    if (!report) continue;
+    const double tokens_per_s = double(tokens_per_step) / (step_ms / 1000.0);
+    progress.update(step + 1, r.loss, lr, tokens_per_s, total_ms / double(step + 1));
+    nlohmann::json line = {{"step", step + 1},
+                           {"loss", r.loss},
+                           {"lr", lr},
+                           {"grad_norm", r.grad_norm},
+                           {"step_ms", step_ms},
+                           {"tokens_per_s", tokens_per_s},
+                           {"peak_mem_bytes", int64_t(peak)},
+                           {"exposed_comm_ms", exposed_ms},
+                           {"pipeline_wait_ms", pipeline_ms}};
+    if (plan.prediction.present) line["predicted_step_ms"] = plan.prediction.step_ms;
+    metrics.write(line);
+  }
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const nlohmann::json by_category = memory_by_category_over_job(*world);
+  const int64_t peak = int64_t(max_over_job(*world, double(MemoryTracker::instance().total_peak_bytes())));
+  if (!report) return;
+  progress.finish();
+  const double tokens_per_s = config.steps > 0 ? double(config.steps * tokens_per_step) / (total_ms / 1000.0) : 0.0;
+  metrics.write({{"summary", true},
+                 {"steps", config.steps},
+                 {"ranks", world->size()},
+                 {"first_loss", first_loss},
+                 {"final_loss", last_loss},
+                 {"tokens_per_s", tokens_per_s},
+                 {"mean_step_ms", config.steps > 0 ? total_ms / double(config.steps) : 0.0},
+                 {"wall_s", wall_s},
+                 {"peak_mem_bytes", peak},
+                 {"peak_mem_by_category", by_category}});
+  metrics.commit();
+  fmt::print("done: {} steps in {}, loss {:.4f} -> {:.4f}, {:.0f} tok/s, peak memory per rank {}\n", config.steps,
+             format_duration(wall_s), first_loss, last_loss, tokens_per_s, mib(peak));
+}
+
 void run_train(const CLI::App& command, TrainFlags& flags) {
-  if (!flags.plan.empty()) {
-    throw_user_error("--plan {}: hybrid-parallel plans need the parallel runtime, which this build does not have yet",
-                     flags.plan);
+  if (!flags.plan.empty() || (comm::launched_by_mpi() && comm::world_communicator()->size() > 1)) {
+    run_parallel_train(command, flags);
+    return;
   }
   if (flags.log_every <= 0) throw_user_error("--log-every {} must be a positive integer", flags.log_every);
   if (flags.save_every < 0) throw_user_error("--save-every {} must be >= 0", flags.save_every);
@@ -80,8 +216,8 @@ void run_train(const CLI::App& command, TrainFlags& flags) {
              model.hidden, model.heads);
   fmt::print("            data {} ({} tokens{}), batch {} x seq {}, steps {}..{}, {} threads\n",
              session->corpus().source, session->corpus().tokens.size(),
-             session->corpus().byte_level ? ", byte-level" : "", config.batch, config.seq,
-             session->current_step() + 1, config.steps, threads);
+             session->corpus().byte_level ? ", byte-level" : "", config.batch, config.seq, session->current_step() + 1,
+             config.steps, threads);
   std::fflush(stdout);
 
   ProgressLine progress(config.steps, flags.log_every);
@@ -98,16 +234,19 @@ void run_train(const CLI::App& command, TrainFlags& flags) {
     if (steps_run == 1) first_loss = record.loss;
     last_loss = record.loss;
     progress.update(record.step, record.loss, record.lr, record.tokens_per_s, total_ms / double(steps_run));
-    nlohmann::json line = {{"step", record.step},         {"loss", record.loss},
-                           {"lr", record.lr},             {"grad_norm", record.grad_norm},
-                           {"step_ms", record.step_ms},   {"tokens_per_s", record.tokens_per_s},
+    nlohmann::json line = {{"step", record.step},
+                           {"loss", record.loss},
+                           {"lr", record.lr},
+                           {"grad_norm", record.grad_norm},
+                           {"step_ms", record.step_ms},
+                           {"tokens_per_s", record.tokens_per_s},
                            {"peak_mem_bytes", record.peak_mem_bytes}};
     const bool evaluate = session->done() || (config.eval_every > 0 && record.step % config.eval_every == 0);
     if (evaluate) {
       validation = session->validation_loss();
       line["val_loss"] = validation;
-      progress.message(fmt::format("step {}: train loss {:.4f}, validation loss {:.4f}", record.step, record.loss,
-                                   validation));
+      progress.message(
+          fmt::format("step {}: train loss {:.4f}, validation loss {:.4f}", record.step, record.loss, validation));
     }
     metrics.write(line);
     if (flags.save_every > 0 && record.step % flags.save_every == 0 && !session->done()) {
@@ -147,7 +286,8 @@ void run_train(const CLI::App& command, TrainFlags& flags) {
 
 void add_train_command(CLI::App& app) {
   auto flags = std::make_shared<TrainFlags>();
-  CLI::App* command = app.add_subcommand("train", "Train a GPT or Llama model (single process)");
+  CLI::App* command =
+      app.add_subcommand("train", "Train a GPT or Llama model (one process, or under mpirun with a plan)");
   train::TrainConfig& c = flags->config;
   command->add_option("--model", c.model, "Preset (tiny, llama-tiny, gpt-bench, gpt2-small) or model JSON file")
       ->capture_default_str();
@@ -157,7 +297,7 @@ void add_train_command(CLI::App& app) {
   command->add_option("--batch", c.batch, "Sequences per step")->capture_default_str();
   command->add_option("--seq", c.seq, "Tokens per sequence")->capture_default_str();
   command->add_option("--threads", flags->threads, "Compute threads (0: all cores)")->capture_default_str();
-  command->add_option("--plan", flags->plan, "Hybrid-parallel plan JSON (needs the parallel runtime)");
+  command->add_option("--plan", flags->plan, "Hybrid-parallel plan JSON (run under mpirun -np <world_size>)");
   command->add_option("--metrics", flags->metrics, "Write per-step metrics as JSON lines to this file");
   command->add_option("--save", flags->save, "Save a checkpoint to this directory at the end");
   command->add_option("--save-every", flags->save_every, "Also save every N steps (needs --save)");
