@@ -74,7 +74,9 @@ void wait_for_all(Communicator& comm, const SharedSegment& segment, int word, ui
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
   // More ranks than cores: a spinning rank holds the core the awaited one needs, so yield soon.
-  const int spins_before_yield = oversubscribed(size) ? 16 : 512;
+  const bool background = background_thread();
+  const int spins_before_yield = oversubscribed(size) || background ? 16 : 512;
+  const auto sleep_after = background ? std::chrono::microseconds(200) : std::chrono::microseconds(20000);
   for (uint64_t round = 1;; ++round) {
     while (rank < size && segment.load(rank, word) >= target) ++rank;
     if (rank == size) return;
@@ -83,7 +85,7 @@ void wait_for_all(Communicator& comm, const SharedSegment& segment, int word, ui
       continue;
     }
     sched_yield();
-    if ((round & 63) != 0) continue;
+    if ((round & (background ? 7 : 63)) != 0) continue;
     const auto waited = clock::now() - start;
     if (waited > comm.timeout()) {
       std::vector<int> missing;
@@ -96,7 +98,7 @@ void wait_for_all(Communicator& comm, const SharedSegment& segment, int word, ui
                             fmt::join(missing, ", "), phase),
                 missing);
     }
-    if (waited > std::chrono::milliseconds(20)) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    if (waited > sleep_after) std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
 }
 

@@ -68,6 +68,7 @@ class ProgressQueue {
   };
 
   void drain() {
+    set_background_thread(true);
     for (;;) {
       Item item;
       {

@@ -98,13 +98,24 @@ void Communicator::wait_all(std::vector<Pending>& pending) {
                          name_, rank_, size_, waited_s, missing.size() == 1 ? "" : "s", fmt::join(missing, ", ")),
              missing);
       }
-      if (idle_rounds > 4096) {
+      if (idle_rounds > (background_thread() ? 128 : 4096)) {
         std::this_thread::sleep_for(std::chrono::microseconds(50));
       } else {
         std::this_thread::yield();
       }
     }
   }
+}
+
+namespace {
+thread_local bool background_waits = false;
+}  // namespace
+
+void set_background_thread(bool background) {
+  background_waits = background;
+}
+bool background_thread() {
+  return background_waits;
 }
 
 void Communicator::wait(Pending& pending) {

@@ -91,6 +91,12 @@ class Communicator {
   std::shared_ptr<SharedSegment> staging_segment_;
 };
 
+// Progress threads wait politely: a collective queued during the backward pass often waits for a
+// peer that is still computing, and spinning would take the core from this rank's own compute.
+// Waits on a thread marked background sleep after a few spins instead of after milliseconds.
+void set_background_thread(bool background);
+bool background_thread();
+
 // LOOM_COMM_TIMEOUT_S (seconds, may be fractional), default 300.
 std::chrono::milliseconds default_timeout();
 
