@@ -97,7 +97,13 @@ INSTANTIATE_TEST_SUITE_P(
                       BadFlag{"negative_lr", "train --lr -1", "--lr -1 must be positive"},
                       BadFlag{"unwritable_save", "train --save /proc/no/checkpoint", "--save /proc/no/checkpoint"},
                       BadFlag{"sample_without_resume", "sample", "--resume"},
-                      BadFlag{"unknown_command", "frobnicate", "frobnicate"}),
+                      BadFlag{"unknown_command", "frobnicate", "frobnicate"},
+                      BadFlag{"plan_needs_more_ranks", "train --plan " LOOM_SOURCE_DIR "/examples/plans/dp2.json",
+                              "plan needs 2 ranks (world_size), 1 were launched"},
+                      BadFlag{"missing_plan", "train --plan /no/such/plan.json", "/no/such/plan.json"},
+                      BadFlag{"plan_batch_mismatch",
+                              "train --batch 8 --plan " LOOM_SOURCE_DIR "/examples/plans/dp2.json",
+                              "--batch 8 differs from the plan's global_batch 16"}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace
