@@ -221,7 +221,8 @@ TEST(PlanFile, OneStagePipelineTakesAnySchedule) {
 TEST(PlanFile, UntiedModelAllowsDifferentVocabLayouts) {
   const nn::ModelConfig llama = nn::model_preset("llama-tiny");  // 4 layers, untied head
   json document = base_plan_json();
-  document["stages"] = R"([{"layers": [0, 2], "ranks": [0]}, {"layers": [2, 4], "ranks": [1, 2, 3]}])"_json;
+  document["stages"] = R"([{"layers": [0, 2], "ranks": [0, 1, 2]}, {"layers": [2, 4], "ranks": [3, 4, 5]}])"_json;
+  document["world_size"] = 6;
   document["micro_batches"] = 1;
   document["global_batch"] = 3;
   document["head"] = {{"tp", 3}};
