@@ -8,9 +8,9 @@
 #include <memory>
 #include <vector>
 
+#include "autograd/op_profile.h"
 #include "cli/commands.h"
 #include "core/error.h"
-#include "autograd/op_profile.h"
 #include "core/tensor.h"
 #include "ops/cpu/kernels.h"
 #include "train/session.h"
@@ -100,10 +100,10 @@ void run_bench_step(BenchFlags& flags) {
                  double(time.forward_calls) / n);
     }
   }
-  const nlohmann::json line = {{"model", model.name},    {"threads", threads},      {"batch", config.batch},
-                               {"seq", config.seq},      {"step_ms", median_ms},    {"tokens_per_s", tokens_per_s},
-                               {"gflops", gflops},       {"gemm_peak_gflops", gemm_peak}, {"mfu", mfu},
-                               {"flops_per_step", flops}};
+  const nlohmann::json line = {
+      {"model", model.name},  {"threads", threads},           {"batch", config.batch}, {"seq", config.seq},
+      {"step_ms", median_ms}, {"tokens_per_s", tokens_per_s}, {"gflops", gflops},      {"gemm_peak_gflops", gemm_peak},
+      {"mfu", mfu},           {"flops_per_step", flops}};
   fmt::print("{}\n", line.dump());
 }
 

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 
+#include "comm/types.h"
 #include "comm/world.h"
 #include "core/error.h"
 
@@ -53,6 +54,17 @@ int run_main(int argc, char** argv) {
     if (!comm::launched_by_mpi() || comm::world_rank() == 0) fmt::print(stderr, "loom: error: {}\n", e.what());
     return 2;
   } catch (const std::exception& e) {
+    // In an MPI job a failure may hit one rank only, and the others would wait for it until
+    // their deadlines: end the whole job now (the transport prints the message with the rank).
+    if (comm::launched_by_mpi()) {
+      std::shared_ptr<comm::Communicator> world;
+      try {
+        world = comm::world_communicator();
+      } catch (const std::exception&) {
+      }
+      if (world && world->size() > 1)
+        world->transport().abort_job(comm::CommError(fmt::format("failed: {}", e.what()), {}));
+    }
     fmt::print(stderr, "loom: failed: {}\n", e.what());
     return 1;
   }

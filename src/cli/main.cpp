@@ -2,4 +2,6 @@
 // line on stderr and a non-zero exit.
 #include "cli/commands.h"
 
-int main(int argc, char** argv) { return loom::cli::run_main(argc, argv); }
+int main(int argc, char** argv) {
+  return loom::cli::run_main(argc, argv);
+}

@@ -9,7 +9,9 @@
 namespace loom::cli {
 
 ProgressLine::ProgressLine(int64_t total_steps, int64_t log_every, FILE* stream)
-    : total_steps_(total_steps), log_every_(log_every > 0 ? log_every : 1), stream_(stream),
+    : total_steps_(total_steps),
+      log_every_(log_every > 0 ? log_every : 1),
+      stream_(stream),
       interactive_(::isatty(::fileno(stream)) != 0) {}
 
 std::string format_duration(double seconds) {
@@ -24,9 +26,9 @@ std::string format_duration(double seconds) {
 
 void ProgressLine::update(int64_t step, float loss, float lr, double tokens_per_s, double mean_step_ms) {
   const double eta_s = double(total_steps_ - step) * mean_step_ms / 1000.0;
-  const std::string line = fmt::format("step {:>{}}/{} | loss {:.4f} | lr {:.2e} | {:>8.0f} tok/s | ETA {}", step,
-                                       std::to_string(total_steps_).size(), total_steps_, loss, lr, tokens_per_s,
-                                       format_duration(eta_s));
+  const std::string line =
+      fmt::format("step {:>{}}/{} | loss {:.4f} | lr {:.2e} | {:>8.0f} tok/s | ETA {}", step,
+                  std::to_string(total_steps_).size(), total_steps_, loss, lr, tokens_per_s, format_duration(eta_s));
   if (interactive_) {
     fmt::print(stream_, "\r\033[K{}", line);
     live_line_open_ = true;

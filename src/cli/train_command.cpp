@@ -97,6 +97,14 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
                      plan.global_batch);
   config.batch = plan.global_batch;
   parallel::validate_plan(plan, model, world->size());
+  for (size_t l = 0; l < plan.layers.size(); ++l) {
+    const parallel::LayerStrategy& layer = plan.layers[l];
+    if (layer.sequence_parallel && config.seq % layer.tp != 0)
+      throw_user_error(
+          "--seq {} is not divisible by layer {}'s tp {}, which sequence parallelism needs (valid: a "
+          "multiple of {})",
+          config.seq, l, layer.tp, layer.tp);
+  }
 
   const data::Corpus corpus = data::load_corpus(config.data, config.seed);
   if (corpus.vocab_size > model.vocab_size)
@@ -104,6 +112,8 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
                      corpus.vocab_size - 1, model.vocab_size);
   const data::CorpusSplit split = data::split_corpus(corpus, config.val_fraction);
   data::BatchLoader loader(&split.train, config.batch, config.seq, config.seed);
+  const std::vector<data::Batch> validation_set =
+      data::validation_batches(split.validation, config.batch, config.seq, config.eval_batches);
   nn::LrSchedule schedule;
   schedule.peak_lr = config.lr;
   schedule.min_lr = config.min_lr;
@@ -133,7 +143,12 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
   ProgressLine progress(config.steps, flags.log_every);
   const auto start = std::chrono::steady_clock::now();
   double total_ms = 0.0;
-  float first_loss = 0.0f, last_loss = 0.0f;
+  float first_loss = 0.0f, last_loss = 0.0f, validation = -1.0f;
+  auto validation_loss = [&] {
+    double total = 0.0;
+    for (const data::Batch& batch : validation_set) total += trainer.evaluate(batch.inputs, batch.targets);
+    return float(total / double(validation_set.size()));
+  };
   const int64_t tokens_per_step = config.batch * config.seq;
   for (int64_t step = 0; step < config.steps; ++step) {
     const data::Batch batch = loader.next();
@@ -149,6 +164,8 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
     if (!std::isfinite(r.loss))
       throw Error(fmt::format("training diverged: loss is {} at step {} (try a smaller --lr than {})", r.loss, step + 1,
                               config.lr));
+    const bool evaluate = step + 1 == config.steps || (config.eval_every > 0 && (step + 1) % config.eval_every == 0);
+    if (evaluate) validation = validation_loss();
     if (!report) continue;
     const double tokens_per_s = double(tokens_per_step) / (step_ms / 1000.0);
     progress.update(step + 1, r.loss, lr, tokens_per_s, total_ms / double(step + 1));
@@ -162,6 +179,10 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
                            {"exposed_comm_ms", exposed_ms},
                            {"pipeline_wait_ms", pipeline_ms}};
     if (plan.prediction.present) line["predicted_step_ms"] = plan.prediction.step_ms;
+    if (evaluate) {
+      line["val_loss"] = validation;
+      progress.message(fmt::format("step {}: train loss {:.4f}, validation loss {:.4f}", step + 1, r.loss, validation));
+    }
     metrics.write(line);
   }
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -175,14 +196,16 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
                  {"ranks", world->size()},
                  {"first_loss", first_loss},
                  {"final_loss", last_loss},
+                 {"val_loss", validation},
                  {"tokens_per_s", tokens_per_s},
                  {"mean_step_ms", config.steps > 0 ? total_ms / double(config.steps) : 0.0},
                  {"wall_s", wall_s},
                  {"peak_mem_bytes", peak},
                  {"peak_mem_by_category", by_category}});
   metrics.commit();
-  fmt::print("done: {} steps in {}, loss {:.4f} -> {:.4f}, {:.0f} tok/s, peak memory per rank {}\n", config.steps,
-             format_duration(wall_s), first_loss, last_loss, tokens_per_s, mib(peak));
+  fmt::print(
+      "done: {} steps in {}, loss {:.4f} -> {:.4f}, validation loss {:.4f}, {:.0f} tok/s, peak memory per rank {}\n",
+      config.steps, format_duration(wall_s), first_loss, last_loss, validation, tokens_per_s, mib(peak));
 }
 
 void run_train(const CLI::App& command, TrainFlags& flags) {

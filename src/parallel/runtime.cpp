@@ -167,6 +167,8 @@ struct ParallelTrainer::State {
   void finish_gradients();
   double clip_gradients();
   void update(float lr);
+  void begin_batch(const Tensor& ids, const Tensor& targets);
+  float global_loss(double stage_loss_sum);
   ParallelStepResult run_step(const Tensor& ids, const Tensor& targets, float lr);
 };
 
@@ -721,17 +723,30 @@ void ParallelTrainer::State::update(float lr) {
   exposed_ms += ms_since(start);
 }
 
+void ParallelTrainer::State::begin_batch(const Tensor& batch_ids, const Tensor& batch_targets) {
+  LOOM_CHECK(batch_ids.ndim() == 2 && batch_ids.dim(0) == plan.global_batch && batch_ids.dim(1) <= model.seq_len &&
+                 batch_targets.shape() == batch_ids.shape(),
+             "parallel runtime: ids {} and targets {} for a global batch of {} x (at most) {}", batch_ids.describe(),
+             batch_targets.describe(), plan.global_batch, model.seq_len);
+  seq = batch_ids.dim(1);
+  micro_rows = plan.global_batch / plan.micro_batches;
+  ids = batch_ids;
+  targets = batch_targets;
+}
+
+// The mean loss over the global batch from the last stage's per-micro-batch sum, on every rank.
+float ParallelTrainer::State::global_loss(double stage_loss_sum) {
+  double loss = 0.0;
+  if (last && units[size_t(head_unit)].tp_rank == 0)
+    loss = stage_loss_sum / double(plan.micro_batches * units[size_t(head_unit)].dp_size);
+  comm::all_reduce(*world, &loss, 1, DType::f64);
+  return float(loss);
+}
+
 ParallelStepResult ParallelTrainer::State::run_step(const Tensor& step_ids, const Tensor& step_targets, float lr) {
   const auto start = Clock::now();
-  LOOM_CHECK(step_ids.ndim() == 2 && step_ids.dim(0) == plan.global_batch && step_ids.dim(1) <= model.seq_len &&
-                 step_targets.shape() == step_ids.shape(),
-             "parallel step: ids {} and targets {} for a global batch of {} x (at most) {}", step_ids.describe(),
-             step_targets.describe(), plan.global_batch, model.seq_len);
-  seq = step_ids.dim(1);
+  begin_batch(step_ids, step_targets);
   const int m = plan.micro_batches;
-  micro_rows = plan.global_batch / m;
-  ids = step_ids;
-  targets = step_targets;
   runs.clear();
   runs.resize(size_t(m));
   for (auto& row : runs) row = std::vector<UnitRun>(units.size());
@@ -801,10 +816,7 @@ ParallelStepResult ParallelTrainer::State::run_step(const Tensor& step_ids, cons
   finish_gradients();
 
   ParallelStepResult result;
-  double loss = 0.0;
-  if (last && units[size_t(head_unit)].tp_rank == 0) loss = loss_sum / double(m * units[size_t(head_unit)].dp_size);
-  comm::all_reduce(*world, &loss, 1, DType::f64);
-  result.loss = float(loss);
+  result.loss = global_loss(loss_sum);
   result.grad_norm = clip_gradients();
   update(lr);
   runs.clear();
@@ -817,6 +829,38 @@ ParallelStepResult ParallelTrainer::State::run_step(const Tensor& step_ids, cons
 
 ParallelStepResult ParallelTrainer::step(const Tensor& ids, const Tensor& targets, float lr) {
   return state_->run_step(ids, targets, lr);
+}
+
+float ParallelTrainer::evaluate(const Tensor& ids, const Tensor& targets) {
+  State& s = *state_;
+  s.begin_batch(ids, targets);
+  autograd::NoGradScope no_grad;
+  const int stage_size = s.mesh->stage_size();
+  Tensor none;
+  double loss_sum = 0.0;
+  // Micro-batch by micro-batch down the pipeline: each stage receives, computes and passes on
+  // (a chain of blocking transfers, so no stage waits on one that waits on it).
+  for (int mb = 0; mb < s.plan.micro_batches; ++mb) {
+    Var x;
+    if (!s.first) {
+      Tensor input =
+          Tensor::empty_in(s.activation_shape(s.boundary_layout(s.stage - 1), stage_size), MemoryCategory::activations);
+      transfer(nullptr, none, s.forward_prev.get(), input);
+      x = Var(input);
+    }
+    for (const int index : s.compute_units) {
+      for (int t : s.units[size_t(index)].touched) s.acquire(t);
+      x = s.unit_forward(index, x, mb);
+      for (int t : s.units[size_t(index)].touched) s.release(t);
+    }
+    if (s.last) {
+      loss_sum += double(x.value().item());
+    } else {
+      Tensor output = x.value().contiguous();
+      transfer(s.forward_next.get(), output, nullptr, none);
+    }
+  }
+  return s.global_loss(loss_sum);
 }
 
 std::vector<std::pair<std::string, Tensor>> ParallelTrainer::full_parameters() {

@@ -60,6 +60,10 @@ class ParallelTrainer {
   // every rank; lr for this step.
   ParallelStepResult step(const Tensor& ids, const Tensor& targets, float lr);
 
+  // The mean loss of a global batch with the current parameters, forward only (collective; the
+  // same value on every rank).
+  float evaluate(const Tensor& ids, const Tensor& targets);
+
   // Every parameter whole, in the single-process model's order and with its names (collective:
   // every rank receives all of them). For tests and checkpoints.
   std::vector<std::pair<std::string, Tensor>> full_parameters();

@@ -61,6 +61,7 @@ Batch batch_for_step(int step, const nn::ModelConfig& model) {
 struct Trajectory {
   std::vector<float> losses;
   std::vector<double> grad_norms;
+  float eval_loss = 0.0f;  // after training, on the batch that would come next
   std::map<std::string, Tensor> parameters;
 };
 
@@ -86,6 +87,11 @@ const Trajectory& reference(const std::string& preset) {
     t.losses.push_back(loss.value().item());
     t.grad_norms.push_back(nn::clip_grad_norm(model.parameters(), 1.0));
     optimizer.step(kLr);
+  }
+  {
+    autograd::NoGradScope no_grad;
+    const Batch next = batch_for_step(kSteps, config);
+    t.eval_loss = model.loss(next.ids, next.targets).value().item();
   }
   for (const autograd::Var& p : model.parameters()) t.parameters[p.name()] = p.value().clone();
   return cache.emplace(preset, std::move(t)).first->second;
@@ -120,6 +126,10 @@ void run_case(const Case& c) {
     EXPECT_LE(std::abs(result.grad_norm - norm), kTolerance * norm)
         << c.name << " step " << step + 1 << ": gradient norm " << result.grad_norm << " vs " << norm;
   }
+  const Batch next = batch_for_step(kSteps, config);
+  const float eval_loss = trainer.evaluate(next.ids, next.targets);
+  EXPECT_LE(std::abs(eval_loss - expected.eval_loss), kTolerance * std::abs(expected.eval_loss))
+      << c.name << ": forward-only loss " << eval_loss << " vs " << expected.eval_loss;
   int compared = 0;
   for (const auto& [name, value] : trainer.full_parameters()) {
     const Tensor& want = expected.parameters.at(name);
