@@ -34,6 +34,7 @@ struct TrainFlags {
   std::string resume;
   int64_t log_every = 10;
   int64_t save_every = 0;
+  bool print_schedule = false;
 };
 
 std::string mib(int64_t bytes) {
@@ -137,6 +138,9 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
     fmt::print("            data {} ({} tokens), global batch {} x seq {}, steps 1..{}{}\n", corpus.source,
                corpus.tokens.size(), config.batch, config.seq, config.steps,
                flags.plan.empty() ? ", plain data parallel" : ", plan " + flags.plan);
+    if (flags.print_schedule)
+      fmt::print("pipeline program ({} stages, {} micro-batches, {}):\n{}", plan.stages.size(), plan.micro_batches,
+                 parallel::schedule_name(plan.schedule), parallel::format_pipeline_program(trainer.program(), true));
     std::fflush(stdout);
   }
 
@@ -321,6 +325,8 @@ void add_train_command(CLI::App& app) {
   command->add_option("--seq", c.seq, "Tokens per sequence")->capture_default_str();
   command->add_option("--threads", flags->threads, "Compute threads (0: all cores)")->capture_default_str();
   command->add_option("--plan", flags->plan, "Hybrid-parallel plan JSON (run under mpirun -np <world_size>)");
+  command->add_flag("--print-schedule", flags->print_schedule,
+                    "With --plan: print each stage's pipeline actions (forwards, backwards, transfers) first");
   command->add_option("--metrics", flags->metrics, "Write per-step metrics as JSON lines to this file");
   command->add_option("--save", flags->save, "Save a checkpoint to this directory at the end");
   command->add_option("--save-every", flags->save_every, "Also save every N steps (needs --save)");
