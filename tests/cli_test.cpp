@@ -107,3 +107,38 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return info.param.name; });
 
 }  // namespace
+
+namespace {
+double summary_value(const std::string& metrics_path, const char* key) {
+  std::istringstream lines(read_text_file(metrics_path));
+  std::string line, last;
+  while (std::getline(lines, line))
+    if (!line.empty()) last = line;
+  return nlohmann::json::parse(last).at(key).get<double>();
+}
+}  // namespace
+
+// A run with a plan (here one rank, parameters sharded ZeRO-3 style) writes the single-process
+// checkpoint format: one process resumes it and ends where an uninterrupted run ends.
+TEST(Cli, PlanCheckpointResumesInOneProcess) {
+  const std::string plan = unique_temp_path("one_rank_plan.json");
+  std::ofstream(plan) << R"({"version": 1, "world_size": 1, "global_batch": 2, "micro_batches": 2,
+                             "stages": [{"layers": [0, 1], "ranks": [0]}], "layer_default": {"sharding": 3},
+                             "embedding": {"sharding": 3}, "head": {"sharding": 3}})";
+  const std::string checkpoint = unique_temp_path("plan_checkpoint");
+  const std::string resumed = unique_temp_path("resumed.jsonl");
+  const std::string straight = unique_temp_path("straight.jsonl");
+  std::filesystem::remove_all(checkpoint);
+  const std::string model = write_small_model();
+  const Result first = run_loom("train --model " + model + " --plan " + plan +
+                                " --steps 3 --seq 16 --threads 1 --eval-batches 1 --save " + checkpoint);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const Result second = run_loom("train --resume " + checkpoint + " --steps 6 --threads 1 --metrics " + resumed);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  const Result whole = run_loom("train --model " + model +
+                                " --steps 6 --batch 2 --seq 16 --threads 1 --eval-batches 1 --metrics " + straight);
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  const double want = summary_value(straight, "final_loss");
+  EXPECT_NEAR(summary_value(resumed, "final_loss"), want, 1e-4 * want);
+  std::filesystem::remove_all(checkpoint);
+}

@@ -76,26 +76,50 @@ nlohmann::json memory_by_category_over_job(comm::Communicator& world) {
 // Training with a plan (or plain data parallel over all ranks of an MPI job): every rank loads the
 // same data and draws the same global batches; rank 0 reports, with times and memory the largest
 // over ranks.
+// The tensors of a checkpoint of `model` in file order (parameters, then AdamW's moments), empty.
+std::vector<train::NamedTensor> checkpoint_layout(const nn::ModelConfig& model) {
+  std::vector<train::NamedTensor> tensors;
+  for (const char* prefix : {"", "adam.m.", "adam.v."})
+    for (const nn::ParameterSpec& spec : nn::parameter_specs(model))
+      tensors.push_back({prefix + spec.name, Tensor::empty_in(spec.shape, MemoryCategory::workspace)});
+  return tensors;
+}
+
 void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
-  if (!flags.resume.empty() || !flags.save.empty())
-    throw_user_error(
-        "--save and --resume are not available for parallel runs yet (train without --plan on one "
-        "process to use checkpoints)");
   if (flags.log_every <= 0) throw_user_error("--log-every {} must be a positive integer", flags.log_every);
+  if (flags.save_every < 0) throw_user_error("--save-every {} must be >= 0", flags.save_every);
+  if (flags.save_every > 0 && flags.save.empty()) throw_user_error("--save-every needs --save DIR");
+  if (!flags.save.empty()) train::check_checkpoint_target(flags.save);
   train::TrainConfig config = flags.config;
+  nlohmann::json checkpoint;  // metadata of --resume
+  nn::ModelConfig model;
+  if (!flags.resume.empty()) {
+    // The checkpoint defines the run (any plan can continue it: its tensors are whole).
+    checkpoint = train::read_checkpoint_metadata(flags.resume);
+    config = train::train_config_from_json(checkpoint.at("train_config"));
+    if (command.count("--steps") > 0) config.steps = flags.config.steps;
+    require_same(command, "--model", flags.config.model, config.model);
+    require_same(command, "--data", flags.config.data, config.data);
+    require_same(command, "--seq", flags.config.seq, config.seq);
+    require_same(command, "--seed", flags.config.seed, config.seed);
+    model = nn::parse_model_config(checkpoint.at("model_config"), flags.resume + "/checkpoint.json");
+  } else {
+    model = nn::load_model_config(config.model);
+  }
   train::validate_train_config(config);
   const int threads = apply_thread_count(flags.threads);
   auto world = comm::world_communicator();
-  const nn::ModelConfig model = nn::load_model_config(config.model);
   nn::validate_model_config(model, config.model);
   if (config.seq > model.seq_len)
     throw_user_error("--seq {} exceeds the model's seq_len={} (valid: 1..{})", config.seq, model.seq_len,
                      model.seq_len);
   parallel::ParallelPlan plan = flags.plan.empty() ? parallel::data_parallel_plan(model, world->size(), config.batch)
                                                    : parallel::read_plan(flags.plan);
-  if (command.count("--batch") > 0 && config.batch != plan.global_batch)
-    throw_user_error("--batch {} differs from the plan's global_batch {} (omit --batch with --plan)", config.batch,
-                     plan.global_batch);
+  if ((command.count("--batch") > 0 || !flags.resume.empty()) && config.batch != plan.global_batch)
+    throw_user_error(
+        "--batch {} differs from the plan's global_batch {} (omit --batch with --plan; a resumed run keeps its "
+        "checkpoint's batch)",
+        config.batch, plan.global_batch);
   config.batch = plan.global_batch;
   parallel::validate_plan(plan, model, world->size());
   for (size_t l = 0; l < plan.layers.size(); ++l) {
@@ -126,6 +150,35 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
   options.adamw.weight_decay = config.weight_decay;
   options.grad_clip = config.grad_clip;
   parallel::ParallelTrainer trainer(world, plan, model, options);
+  int64_t first_step = 0;
+  if (!flags.resume.empty()) {
+    std::vector<train::NamedTensor> tensors = checkpoint_layout(model);
+    train::read_checkpoint_tensors(flags.resume, tensors);
+    std::vector<std::pair<std::string, Tensor>> state;
+    for (train::NamedTensor& t : tensors) state.emplace_back(t.name, t.tensor);
+    trainer.load_full_state(state, checkpoint.at("optimizer").at("steps_taken").get<int64_t>());
+    loader.restore(checkpoint.at("data").at("loader"));
+    first_step = checkpoint.at("step").get<int64_t>();
+    if (first_step > config.steps)
+      throw_user_error("--steps {} is below the checkpoint's step {} (valid: >= {})", config.steps, first_step,
+                       first_step);
+  }
+  // Collective: every rank contributes its shards; rank 0 writes the single-process format.
+  auto save = [&](int64_t step) {
+    std::vector<std::pair<std::string, Tensor>> state = trainer.full_state();
+    if (world->rank() != 0) return;
+    train::CheckpointContents contents;
+    contents.metadata["step"] = step;
+    contents.metadata["train_config"] = train::train_config_to_json(config);
+    contents.metadata["model_config"] = nn::model_config_to_json(model);
+    contents.metadata["optimizer"] = {{"name", "adamw"}, {"steps_taken", trainer.optimizer_steps()}};
+    contents.metadata["data"] = {{"source", corpus.source},
+                                 {"vocab_size", corpus.vocab_size},
+                                 {"byte_level", corpus.byte_level},
+                                 {"loader", loader.state()}};
+    for (auto& [name, tensor] : state) contents.tensors.push_back({name, tensor});
+    train::write_checkpoint(flags.save, contents);
+  };
   const bool report = world->rank() == 0;
   MetricsFile metrics(report ? flags.metrics : std::string());
   if (report) {
@@ -154,7 +207,7 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
     return float(total / double(validation_set.size()));
   };
   const int64_t tokens_per_step = config.batch * config.seq;
-  for (int64_t step = 0; step < config.steps; ++step) {
+  for (int64_t step = first_step; step < config.steps; ++step) {
     const data::Batch batch = loader.next();
     const float lr = schedule.at(step);
     const parallel::ParallelStepResult r = trainer.step(batch.inputs, batch.targets, lr);
@@ -163,16 +216,18 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
     const double pipeline_ms = max_over_job(*world, r.pipeline_wait_ms);
     const double peak = max_over_job(*world, double(MemoryTracker::instance().total_peak_bytes()));
     total_ms += step_ms;
-    if (step == 0) first_loss = r.loss;
+    if (step == first_step) first_loss = r.loss;
     last_loss = r.loss;
     if (!std::isfinite(r.loss))
       throw Error(fmt::format("training diverged: loss is {} at step {} (try a smaller --lr than {})", r.loss, step + 1,
                               config.lr));
     const bool evaluate = step + 1 == config.steps || (config.eval_every > 0 && (step + 1) % config.eval_every == 0);
     if (evaluate) validation = validation_loss();
+    const bool checkpoint_now = flags.save_every > 0 && (step + 1) % flags.save_every == 0 && step + 1 < config.steps;
+    if (checkpoint_now) save(step + 1);
     if (!report) continue;
     const double tokens_per_s = double(tokens_per_step) / (step_ms / 1000.0);
-    progress.update(step + 1, r.loss, lr, tokens_per_s, total_ms / double(step + 1));
+    progress.update(step + 1, r.loss, lr, tokens_per_s, total_ms / double(step + 1 - first_step));
     nlohmann::json line = {{"step", step + 1},
                            {"loss", r.loss},
                            {"lr", lr},
@@ -188,13 +243,16 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
       progress.message(fmt::format("step {}: train loss {:.4f}, validation loss {:.4f}", step + 1, r.loss, validation));
     }
     metrics.write(line);
+    if (checkpoint_now) progress.message(fmt::format("step {}: saved checkpoint to {}", step + 1, flags.save));
   }
+  if (!flags.save.empty()) save(config.steps);
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const nlohmann::json by_category = memory_by_category_over_job(*world);
   const int64_t peak = int64_t(max_over_job(*world, double(MemoryTracker::instance().total_peak_bytes())));
   if (!report) return;
   progress.finish();
-  const double tokens_per_s = config.steps > 0 ? double(config.steps * tokens_per_step) / (total_ms / 1000.0) : 0.0;
+  const int64_t steps_run = config.steps - first_step;
+  const double tokens_per_s = steps_run > 0 ? double(steps_run * tokens_per_step) / (total_ms / 1000.0) : 0.0;
   metrics.write({{"summary", true},
                  {"steps", config.steps},
                  {"ranks", world->size()},
@@ -202,14 +260,15 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
                  {"final_loss", last_loss},
                  {"val_loss", validation},
                  {"tokens_per_s", tokens_per_s},
-                 {"mean_step_ms", config.steps > 0 ? total_ms / double(config.steps) : 0.0},
+                 {"steps_run", steps_run},
+                 {"mean_step_ms", steps_run > 0 ? total_ms / double(steps_run) : 0.0},
                  {"wall_s", wall_s},
                  {"peak_mem_bytes", peak},
                  {"peak_mem_by_category", by_category}});
   metrics.commit();
   fmt::print(
       "done: {} steps in {}, loss {:.4f} -> {:.4f}, validation loss {:.4f}, {:.0f} tok/s, peak memory per rank {}\n",
-      config.steps, format_duration(wall_s), first_loss, last_loss, validation, tokens_per_s, mib(peak));
+      steps_run, format_duration(wall_s), first_loss, last_loss, validation, tokens_per_s, mib(peak));
 }
 
 void run_train(const CLI::App& command, TrainFlags& flags) {

@@ -64,6 +64,15 @@ class ParallelTrainer {
   // same value on every rank).
   float evaluate(const Tensor& ids, const Tensor& targets);
 
+  // The whole training state in the single-process checkpoint's names and order: every
+  // parameter, then "adam.m.<name>" and "adam.v.<name>" for each (collective; every rank receives
+  // all of them). A checkpoint made of it resumes under any plan, or in one process.
+  std::vector<std::pair<std::string, Tensor>> full_state();
+  // Takes this rank's shards of a whole state as full_state() returns it (every rank passes all
+  // of it), and the number of optimizer steps already taken.
+  void load_full_state(const std::vector<std::pair<std::string, Tensor>>& state, int64_t optimizer_steps);
+  int64_t optimizer_steps() const;
+
   // Every parameter whole, in the single-process model's order and with its names (collective:
   // every rank receives all of them). For tests and checkpoints.
   std::vector<std::pair<std::string, Tensor>> full_parameters();

@@ -244,6 +244,76 @@ std::vector<Case> cases() {
   return list;
 }
 
+// Training state moves between plans: 5 steps under one plan, its whole state (parameters and
+// AdamW moments, as a checkpoint holds them) loaded by a trainer with another plan, 5 more steps;
+// the result is one process's 10 steps.
+void continue_under_another_plan(int world_size, const std::function<void(ParallelPlan&)>& first,
+                                 const std::function<void(ParallelPlan&)>& second) {
+  auto world = comm::world_communicator();
+  if (world->size() != world_size) GTEST_SKIP() << "needs " << world_size << " ranks";
+  const nn::ModelConfig config = nn::model_preset("tiny");
+  ParallelOptions options;
+  options.seed = kSeed;
+  const Trajectory& expected = reference("tiny");
+  std::vector<std::pair<std::string, Tensor>> state;
+  int64_t steps_taken = 0;
+  for (int phase = 0; phase < 2; ++phase) {
+    ParallelPlan plan = data_parallel_plan(config, world_size, kBatch);
+    (phase == 0 ? first : second)(plan);
+    validate_plan(plan, config, world->size());
+    ParallelTrainer trainer(world, plan, config, options);
+    if (phase == 1) trainer.load_full_state(state, steps_taken);
+    for (int step = phase * kSteps / 2; step < (phase + 1) * kSteps / 2; ++step) {
+      const Batch batch = batch_for_step(step, config);
+      const float loss = trainer.step(batch.ids, batch.targets, kLr).loss;
+      const float want = expected.losses[size_t(step)];
+      EXPECT_LE(std::abs(loss - want), kTolerance * std::abs(want)) << "step " << step + 1;
+    }
+    state = trainer.full_state();
+    steps_taken = trainer.optimizer_steps();
+  }
+  EXPECT_EQ(steps_taken, kSteps);
+  ASSERT_EQ(state.size(), 3 * expected.parameters.size());
+  for (const auto& [name, value] : state) {
+    if (name.rfind("adam.", 0) == 0) continue;
+    const Tensor& want = expected.parameters.at(name);
+    double max_diff = 0.0, max_abs = 0.0;
+    for (int64_t i = 0; i < value.numel(); ++i) {
+      max_diff = std::max(max_diff, double(std::abs(value.f32()[i] - want.f32()[i])));
+      max_abs = std::max(max_abs, double(std::abs(want.f32()[i])));
+    }
+    EXPECT_LE(max_diff, std::max(kTolerance * max_abs, kUpdateFraction * kLr)) << "parameter " << name;
+  }
+}
+
+TEST(StateAcrossPlans, ZeroThreeThenPipeline) {
+  continue_under_another_plan(
+      2,
+      [](ParallelPlan& p) {
+        all_layers(p, [](LayerStrategy& l) { l.sharding = 3; });
+        p.embedding.sharding = p.head.sharding = 3;
+      },
+      [](ParallelPlan& p) { pipeline(p, 2, 4, PipelineSchedule::one_f_one_b); });
+}
+
+TEST(StateAcrossPlans, TensorParallelThenPipelineZeroThreeRecompute) {
+  continue_under_another_plan(
+      4,
+      [](ParallelPlan& p) {
+        all_layers(p, [](LayerStrategy& l) { l.tp = 2; });
+        vocab(p, 2);
+      },
+      [](ParallelPlan& p) {
+        pipeline(p, 2, 2, PipelineSchedule::gpipe);
+        all_layers(p, [](LayerStrategy& l) {
+          l.sharding = 3;
+          l.recompute = true;
+        });
+        p.embedding.sharding = 1;
+        p.head.sharding = 2;
+      });
+}
+
 INSTANTIATE_TEST_SUITE_P(Plans, Equivalence, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return info.param.name; });
 
