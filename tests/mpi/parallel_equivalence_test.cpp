@@ -206,6 +206,13 @@ std::vector<Case> cases() {
                     });
                     vocab(p, 2);
                   }});
+  list.push_back({"tp2_sequence_parallel_llama", "llama-tiny", 2, [](ParallelPlan& p) {
+                    all_layers(p, [](LayerStrategy& l) {
+                      l.tp = 2;
+                      l.sequence_parallel = true;
+                    });
+                    vocab(p, 2);
+                  }});
   for (auto schedule : {gpipe, ofob})
     for (int m : {4, 8}) {
       const std::string tag = std::string(schedule == gpipe ? "gpipe" : "1f1b") + "_m" + std::to_string(m);
