@@ -214,6 +214,7 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
     const double step_ms = max_over_job(*world, r.step_ms);
     const double exposed_ms = max_over_job(*world, r.exposed_comm_ms);
     const double pipeline_ms = max_over_job(*world, r.pipeline_wait_ms);
+    const double compute_ms = max_over_job(*world, r.compute_ms);
     const double peak = max_over_job(*world, double(MemoryTracker::instance().total_peak_bytes()));
     total_ms += step_ms;
     if (step == first_step) first_loss = r.loss;
@@ -235,6 +236,7 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
                            {"step_ms", step_ms},
                            {"tokens_per_s", tokens_per_s},
                            {"peak_mem_bytes", int64_t(peak)},
+                           {"compute_ms", compute_ms},
                            {"exposed_comm_ms", exposed_ms},
                            {"pipeline_wait_ms", pipeline_ms}};
     if (plan.prediction.present) line["predicted_step_ms"] = plan.prediction.step_ms;
