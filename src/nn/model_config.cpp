@@ -28,14 +28,14 @@ ModelConfig gpt(std::string name, int64_t vocab, int64_t hidden, int64_t layers,
   return config;
 }
 
+}  // namespace
+
 std::vector<int64_t> divisors(int64_t n) {
   std::vector<int64_t> result;
   for (int64_t d = 1; d <= n && result.size() < 12; ++d)
     if (n % d == 0) result.push_back(d);
   return result;
 }
-
-}  // namespace
 
 int64_t ModelConfig::block_parameter_count() const {
   const int64_t c = hidden;
@@ -60,9 +60,13 @@ double ModelConfig::training_flops(int64_t tokens, int64_t seq) const {
          6.0 * double(layers) * double(seq) * double(hidden) * double(tokens);
 }
 
-std::string family_name(ModelFamily family) { return family == ModelFamily::gpt ? "gpt" : "llama"; }
+std::string family_name(ModelFamily family) {
+  return family == ModelFamily::gpt ? "gpt" : "llama";
+}
 
-std::vector<std::string> model_preset_names() { return {"tiny", "llama-tiny", "gpt-bench", "gpt2-small"}; }
+std::vector<std::string> model_preset_names() {
+  return {"tiny", "llama-tiny", "gpt-bench", "gpt2-small"};
+}
 
 ModelConfig model_preset(const std::string& name) {
   if (name == "tiny") {
@@ -77,15 +81,15 @@ ModelConfig model_preset(const std::string& name) {
     config.tie_embeddings = false;
     return config;
   }
-  if (name == "gpt-bench") return gpt("gpt-bench", 8192, 512, 4, 8, 256);  // the benchmark's model
+  if (name == "gpt-bench") return gpt("gpt-bench", 8192, 512, 4, 8, 256);        // the benchmark's model
   if (name == "gpt2-small") return gpt("gpt2-small", 50257, 768, 12, 12, 1024);  // GPT-2 124M
   throw_user_error("--model: '{}' is neither a preset nor a .json file (presets: {})", name,
                    fmt::join(model_preset_names(), ", "));
 }
 
 ModelConfig load_model_config(const std::string& name_or_path) {
-  const bool looks_like_file = name_or_path.find('/') != std::string::npos ||
-                               (name_or_path.size() > 5 && name_or_path.ends_with(".json"));
+  const bool looks_like_file =
+      name_or_path.find('/') != std::string::npos || (name_or_path.size() > 5 && name_or_path.ends_with(".json"));
   if (!looks_like_file) return model_preset(name_or_path);
   std::ifstream in(name_or_path);
   if (!in) throw_user_error("model file '{}' cannot be opened", name_or_path);
@@ -100,11 +104,12 @@ ModelConfig load_model_config(const std::string& name_or_path) {
 
 ModelConfig parse_model_config(const nlohmann::json& json, const std::string& origin) {
   if (!json.is_object()) throw_user_error("[{}] a model config must be a JSON object", origin);
-  static const std::set<std::string> known = {"version", "name", "family", "vocab_size", "hidden",
-                                              "layers", "heads", "kv_heads", "ffn_hidden", "seq_len",
+  static const std::set<std::string> known = {"version",  "name",       "family",         "vocab_size", "hidden",
+                                              "layers",   "heads",      "kv_heads",       "ffn_hidden", "seq_len",
                                               "norm_eps", "rope_theta", "tie_embeddings", "init_std"};
   for (const auto& [key, value] : json.items()) {
-    if (!known.contains(key)) throw_user_error("[{}] unknown field '{}' (valid: {})", origin, key, fmt::join(known, ", "));
+    if (!known.contains(key))
+      throw_user_error("[{}] unknown field '{}' (valid: {})", origin, key, fmt::join(known, ", "));
   }
   auto integer = [&](const char* key, bool required, int64_t fallback) -> int64_t {
     if (!json.contains(key)) {
@@ -187,16 +192,16 @@ void validate_model_config(const ModelConfig& config, const std::string& origin)
   positive("ffn_hidden", config.ffn_hidden);
   positive("seq_len", config.seq_len);
   if (config.hidden % config.heads != 0) {
-    throw_user_error("[{}] heads={} does not divide hidden={} (valid heads: {})", origin, config.heads,
-                     config.hidden, fmt::join(divisors(config.hidden), ", "));
+    throw_user_error("[{}] heads={} does not divide hidden={} (valid heads: {})", origin, config.heads, config.hidden,
+                     fmt::join(divisors(config.hidden), ", "));
   }
   if (config.heads % config.kv_heads != 0) {
     throw_user_error("[{}] kv_heads={} does not divide heads={} (valid kv_heads: {})", origin, config.kv_heads,
                      config.heads, fmt::join(divisors(config.heads), ", "));
   }
   if (config.family == ModelFamily::gpt && config.kv_heads != config.heads) {
-    throw_user_error("[{}] kv_heads={} differs from heads={}: grouped-query attention needs family llama",
-                     origin, config.kv_heads, config.heads);
+    throw_user_error("[{}] kv_heads={} differs from heads={}: grouped-query attention needs family llama", origin,
+                     config.kv_heads, config.heads);
   }
   if (config.family == ModelFamily::llama && config.head_dim() % 2 != 0) {
     throw_user_error("[{}] hidden/heads={} is odd; rotary embedding needs an even head size", origin,

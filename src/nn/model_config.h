@@ -11,6 +11,9 @@ namespace loom::nn {
 
 enum class ModelFamily { gpt, llama };
 
+// The divisors of n in increasing order, at most 12 of them (for "valid: ..." in error messages).
+std::vector<int64_t> divisors(int64_t n);
+
 struct ModelConfig {
   std::string name = "custom";
   ModelFamily family = ModelFamily::gpt;
@@ -18,9 +21,9 @@ struct ModelConfig {
   int64_t hidden = 128;
   int64_t layers = 2;
   int64_t heads = 4;
-  int64_t kv_heads = 4;      // < heads: grouped-query attention (Llama family)
+  int64_t kv_heads = 4;  // < heads: grouped-query attention (Llama family)
   int64_t ffn_hidden = 512;
-  int64_t seq_len = 128;     // maximum sequence length (learned positions for GPT)
+  int64_t seq_len = 128;  // maximum sequence length (learned positions for GPT)
   float norm_eps = 1e-5f;
   float rope_theta = 10000.0f;
   bool tie_embeddings = true;  // GPT: the head reuses the token embedding
