@@ -17,6 +17,24 @@
 
 namespace loom::comm::testing {
 
+// Element i of a buffer of `dtype`, as a double (exact for the test values).
+inline double element(const void* data, size_t i, DType dtype) {
+  switch (dtype) {
+    case DType::f32:
+      return static_cast<const float*>(data)[i];
+    case DType::bf16:
+      return static_cast<const BFloat16*>(data)[i].to_float();
+    case DType::f64:
+      return static_cast<const double*>(data)[i];
+    case DType::i32:
+      return static_cast<const int32_t*>(data)[i];
+    case DType::i64:
+      return static_cast<double>(static_cast<const int64_t*>(data)[i]);
+    default:
+      return 0;
+  }
+}
+
 // Rank r contributes x(r, i) = k r + (i mod m) - c at index i; c > 0 makes some values negative
 // (avg of integers must truncate toward zero). Per dtype, k, m, c keep every partial sum exact.
 struct Contribution {

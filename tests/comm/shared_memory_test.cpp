@@ -6,11 +6,14 @@
 #include <cstring>
 
 #include "comm/allreduce_shared_memory.h"
+#include "comm/collective_values.h"
 #include "comm/shared_buffer.h"
 #include "comm/thread_transport.h"
 
 namespace loom::comm {
 namespace {
+
+using testing::element;
 
 // Rank r contributes r + (i % 7) at element i: every dtype holds these exactly.
 void fill(void* data, size_t count, DType dtype, int rank) {
@@ -35,23 +38,6 @@ void fill(void* data, size_t count, DType dtype, int rank) {
       default:
         break;
     }
-  }
-}
-
-double element(const void* data, size_t i, DType dtype) {
-  switch (dtype) {
-    case DType::f32:
-      return static_cast<const float*>(data)[i];
-    case DType::bf16:
-      return static_cast<const BFloat16*>(data)[i].to_float();
-    case DType::f64:
-      return static_cast<const double*>(data)[i];
-    case DType::i32:
-      return static_cast<const int32_t*>(data)[i];
-    case DType::i64:
-      return static_cast<double>(static_cast<const int64_t*>(data)[i]);
-    default:
-      return 0;
   }
 }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 
+#include "comm/collective_values.h"
 #include "comm/mpi_transport.h"
 
 namespace loom::comm::testing {
@@ -16,23 +17,6 @@ template <typename T>
 void divide(std::vector<char>& data, size_t count, int size) {
   T* values = reinterpret_cast<T*>(data.data());
   for (size_t i = 0; i < count; ++i) values[i] /= static_cast<T>(size);
-}
-
-double element(const void* data, size_t i, DType dtype) {
-  switch (dtype) {
-    case DType::f32:
-      return static_cast<const float*>(data)[i];
-    case DType::bf16:
-      return static_cast<const BFloat16*>(data)[i].to_float();
-    case DType::f64:
-      return static_cast<const double*>(data)[i];
-    case DType::i32:
-      return static_cast<const int32_t*>(data)[i];
-    case DType::i64:
-      return static_cast<double>(static_cast<const int64_t*>(data)[i]);
-    default:
-      return 0;
-  }
 }
 
 }  // namespace
