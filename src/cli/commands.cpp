@@ -29,6 +29,8 @@ int run_main(int argc, char** argv) {
   add_bench_command(app);
   add_profile_command(app);
   add_collective_command(app);
+  add_plan_command(app);
+  add_simulate_command(app);
   std::vector<std::string> names;
   for (const CLI::App* sub : app.get_subcommands({})) names.push_back(sub->get_name());
   if (argc > 1 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {

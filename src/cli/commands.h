@@ -16,6 +16,8 @@ void add_sample_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_profile_command(CLI::App& app);
 void add_collective_command(CLI::App& app);
+void add_plan_command(CLI::App& app);
+void add_simulate_command(CLI::App& app);
 
 // Applies --threads (0 keeps the OpenMP default) and returns the thread count in effect.
 int apply_thread_count(int threads);

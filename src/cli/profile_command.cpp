@@ -2,8 +2,13 @@
 // copy cost per group size, comm/link_measurement.h) and writes them as the "comm" section of
 // the profile file, which `algorithm = auto` reads through LOOM_COMM_PROFILE. Under mpirun it
 // measures the real transport; alone it measures only the local parts and says so.
+// Then, unless --skip-compute, one rank's compute for a model and sequence length
+// (planner/compute_measurement.h) as the "compute" section the planner reads. Under mpirun every
+// rank measures at once, so the times include the contention of that many ranks on the machine;
+// rank 0 writes the mean of the ranks' medians.
 #include <fmt/format.h>
 
+#include <omp.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -14,10 +19,14 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "comm/collectives.h"
 #include "comm/comm_profile.h"
 #include "comm/link_measurement.h"
 #include "comm/world.h"
 #include "core/error.h"
+#include "planner/compute_measurement.h"
+#include "planner/compute_profile_io.h"
+#include "planner/model_spec.h"
 
 namespace loom::cli {
 
@@ -27,7 +36,15 @@ struct ProfileFlags {
   std::string out = "profile.json";
   int repeats = 20;
   bool verbose = false;
+  std::string model = "tiny";
+  int64_t seq = 0;  // 0: the model's seq_len
+  int max_tp = 4;
+  int max_micro_batch = 8;
+  bool skip_compute = false;
+  int threads = 0;
 };
+
+constexpr int kLargestFlagValue = 4096;
 
 std::string today() {
   const std::time_t now = std::time(nullptr);
@@ -101,9 +118,106 @@ std::vector<comm::GroupParameters> measure_groups(comm::Communicator& world, con
   return entries;
 }
 
-void run_profile(const ProfileFlags& flags) {
+// The model and sequence length whose compute is measured, checked before anything runs.
+struct ComputeTarget {
+  nn::ModelConfig model;
+  int64_t seq = 0;
+};
+
+ComputeTarget compute_target(const ProfileFlags& flags, bool seq_given) {
+  if (flags.max_tp < 1 || flags.max_tp > kLargestFlagValue)
+    throw_user_error("--max-tp {} must be from 1 to {} (the largest TP degree to measure)", flags.max_tp,
+                     kLargestFlagValue);
+  if (flags.max_micro_batch < 1 || flags.max_micro_batch > kLargestFlagValue)
+    throw_user_error("--max-micro-batch {} must be from 1 to {} (sequences per micro-batch)", flags.max_micro_batch,
+                     kLargestFlagValue);
+  ComputeTarget target;
+  if (flags.skip_compute) {
+    if (seq_given && flags.seq < 1) throw_user_error("--seq {} must be >= 1 (tokens per sequence)", flags.seq);
+    return target;
+  }
+  target.model = planner::load_model_spec(flags.model).to_model_config();
+  target.seq = seq_given ? flags.seq : target.model.seq_len;
+  if (target.seq < 1 || target.seq > target.model.seq_len)
+    throw_user_error("--seq {} must be from 1 to the model's seq_len={} (tokens per sequence)", target.seq,
+                     target.model.seq_len);
+  return target;
+}
+
+std::string mebibytes(int64_t bytes) {
+  return fmt::format("{:.3f}", double(bytes) / double(1 << 20));
+}
+
+void print_point(const std::string& piece, const planner::ComputeMeasurement& m) {
+  const bool block = piece == "block";
+  fmt::print("  {:<10} {:>3} {:>3} {:>7.0f} {:>11.3f} {:>11.3f} {:>10} {:>10} {:>10}\n", piece, m.tp,
+             block ? (m.sequence_parallel ? "yes" : "no") : "-", m.samples, m.cost.forward_s * 1e3,
+             m.cost.backward_s * 1e3, mebibytes(m.cost.kept_bytes),
+             block ? mebibytes(m.cost.recompute_kept_bytes) : "-", mebibytes(m.cost.transient_bytes));
+  std::fflush(stdout);
+}
+
+// Every rank's medians replaced by their mean over the world (the bytes are the same everywhere).
+void average_times_over_ranks(comm::Communicator& world, planner::MeasuredCompute& compute) {
+  std::vector<planner::ComputeMeasurement*> points;
+  for (auto* list : {&compute.block, &compute.embedding, &compute.head})
+    for (planner::ComputeMeasurement& m : *list) points.push_back(&m);
+  std::vector<double> times;
+  for (const planner::ComputeMeasurement* m : points) {
+    times.push_back(m->cost.forward_s);
+    times.push_back(m->cost.backward_s);
+  }
+  times.push_back(compute.optimizer_s_per_parameter);
+  comm::all_reduce(world, times.data(), times.size(), DType::f64);
+  const double ranks = world.size();
+  for (size_t i = 0; i < points.size(); ++i) {
+    points[i]->cost.forward_s = times[2 * i] / ranks;
+    points[i]->cost.backward_s = times[2 * i + 1] / ranks;
+  }
+  compute.optimizer_s_per_parameter = times.back() / ranks;
+}
+
+// Measures the compute section on every rank at once; the result is meaningful on rank 0.
+planner::MeasuredCompute measure_compute_section(comm::Communicator& world, const ComputeTarget& target,
+                                                 const ProfileFlags& flags, const std::string& where) {
+  const bool leader = world.rank() == 0;
+  const int ranks = world.size();
+  const nn::ModelConfig& model = target.model;
+  planner::ComputeMeasurementOptions options;
+  options.max_tp = flags.max_tp;
+  options.max_samples = flags.max_micro_batch;
+  if (ranks > 1) options.before_point = [&world] { world.barrier(); };  // ranks measure each point together
+  if (leader) options.on_point = print_point;
+  const int threads = omp_get_max_threads();
+  if (leader) {
+    fmt::print(
+        "loom profile: compute of model {} ({}, hidden {}, {} heads, {} kv heads, ffn {}, vocab {}) at seq {}, {} "
+        "thread{} per rank, {} rank{} at once{}\n",
+        model.name, nn::family_name(model.family), model.hidden, model.heads, model.kv_heads, model.ffn_hidden,
+        model.vocab_size, target.seq, threads, threads == 1 ? "" : "s", ranks, ranks == 1 ? "" : "s",
+        ranks > 1 ? " (rank 0's times below; the file holds the mean over ranks)" : "");
+    fmt::print("  {:<10} {:>3} {:>3} {:>7} {:>11} {:>11} {:>10} {:>10} {:>10}\n", "piece", "tp", "sp", "samples",
+               "forward_ms", "backward_ms", "kept_MiB", "recomp_MiB", "trans_MiB");
+  }
+  world.barrier();
+  const auto start = std::chrono::steady_clock::now();
+  planner::MeasuredCompute compute = planner::measure_compute(model, target.seq, options);
+  if (ranks > 1) average_times_over_ranks(world, compute);
+  const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  compute.concurrent_ranks = ranks;
+  compute.source = fmt::format("{}, model {} at seq {}, {} rank{} at once, {} thread{} each", where, model.name,
+                               target.seq, ranks, ranks == 1 ? "" : "s", threads, threads == 1 ? "" : "s");
+  if (leader)
+    fmt::print("  optimizer  {:.3f} ns per parameter (clipping and AdamW); compute measured in {:.1f} s\n",
+               compute.optimizer_s_per_parameter * 1e9, elapsed_s);
+  return compute;
+}
+
+void run_profile(const ProfileFlags& flags, bool seq_given) {
   if (flags.repeats < 1) throw_user_error("--repeats {} must be >= 1", flags.repeats);
   if (flags.out.empty()) throw_user_error("--out must name a file");
+  apply_thread_count(flags.threads);
+  const ComputeTarget target = compute_target(flags, seq_given);
   std::shared_ptr<comm::Communicator> world = comm::world_communicator();
   const int p = world->size();
   // Ranks by node, in rank order.
@@ -153,9 +267,12 @@ void run_profile(const ProfileFlags& flags) {
       profile.intra_node = profile.inter_node;
     }
   }
+  planner::MeasuredCompute compute;
+  if (!flags.skip_compute) compute = measure_compute_section(*world, target, flags, where);
   if (leader) {
-    comm::write_comm_profile(profile, flags.out);
-    fmt::print("loom profile: wrote {} (use it with LOOM_COMM_PROFILE={})\n", flags.out, flags.out);
+    planner::write_profile(flags.out, profile, flags.skip_compute ? nullptr : &compute);
+    fmt::print("loom profile: wrote {} ({}; use it with LOOM_COMM_PROFILE={})\n", flags.out,
+               flags.skip_compute ? "comm section" : "comm and compute sections", flags.out);
   }
   world->barrier();
 }
@@ -164,11 +281,24 @@ void run_profile(const ProfileFlags& flags) {
 
 void add_profile_command(CLI::App& app) {
   auto flags = std::make_shared<ProfileFlags>();
-  CLI::App* profile = app.add_subcommand("profile", "Measure this machine's communication parameters");
+  CLI::App* profile =
+      app.add_subcommand("profile", "Measure this machine's communication parameters and a model's compute");
   profile->add_option("--out", flags->out, "Profile file to write (atomically)")->capture_default_str();
-  profile->add_option("--repeats", flags->repeats, "Timed repetitions per measurement")->capture_default_str();
+  profile->add_option("--repeats", flags->repeats, "Timed repetitions per communication measurement")
+      ->capture_default_str();
   profile->add_flag("--verbose", flags->verbose, "Print every exchange timing beside the fitted line");
-  profile->callback([flags] { run_profile(*flags); });
+  profile
+      ->add_option("--model", flags->model,
+                   "Model whose compute to measure: a preset, a Loom model JSON or a "
+                   "Hugging Face config.json")
+      ->capture_default_str();
+  CLI::Option* seq = profile->add_option("--seq", flags->seq, "Tokens per sequence (default: the model's seq_len)");
+  profile->add_option("--max-tp", flags->max_tp, "Largest tensor-parallel degree to measure")->capture_default_str();
+  profile->add_option("--max-micro-batch", flags->max_micro_batch, "Largest micro-batch (sequences) to measure")
+      ->capture_default_str();
+  profile->add_flag("--skip-compute", flags->skip_compute, "Measure communication only");
+  profile->add_option("--threads", flags->threads, "OpenMP threads per rank (0: the default)")->capture_default_str();
+  profile->callback([flags, seq] { run_profile(*flags, seq->count() > 0); });
 }
 
 }  // namespace loom::cli

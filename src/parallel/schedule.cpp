@@ -376,6 +376,15 @@ std::string format_pipeline_program(const PipelineProgram& program, bool transfe
 
 PipelineTimeline simulate_pipeline_program(const PipelineProgram& program, double f, double b) {
   LOOM_CHECK(f >= 0.0 && b >= 0.0, "compute times must be non-negative, got f={} b={}", f, b);
+  return simulate_pipeline_program(program, std::vector<double>(at(program.stages), f),
+                                   std::vector<double>(at(program.stages), b), 0.0);
+}
+
+PipelineTimeline simulate_pipeline_program(const PipelineProgram& program, const std::vector<double>& forward_s,
+                                           const std::vector<double>& backward_s, double transfer_s) {
+  LOOM_CHECK(forward_s.size() == at(program.stages) && backward_s.size() == at(program.stages),
+             "{} forward and {} backward times for {} stages", forward_s.size(), backward_s.size(), program.stages);
+  LOOM_CHECK(transfer_s >= 0.0, "transfer time must be non-negative, got {}", transfer_s);
   check_pipeline_program(program);
   const int stages = program.stages;
   const int micro_batches = program.micro_batches;
@@ -393,20 +402,21 @@ PipelineTimeline simulate_pipeline_program(const PipelineProgram& program, doubl
     for (int stage = 0; stage < stages; ++stage) {
       const auto& list = program.actions[at(stage)];
       auto& next = position[at(stage)];
-      // Each stage runs as far as its inputs allow; transfers cost nothing.
+      // Each stage runs as far as its inputs allow; a transfer delays the receiver only.
       for (; next < list.size(); ++next) {
         const Action& action = list[next];
         if (!is_compute(action.kind)) continue;
         const size_t mb = at(action.micro_batch);
         double ready = free_at[at(stage)];
         if (action.kind == ActionKind::forward) {
-          if (stage > 0) ready = std::max(ready, forward_end[at(stage - 1)][mb]);
+          if (stage > 0) ready = std::max(ready, forward_end[at(stage - 1)][mb] + transfer_s);
         } else {
           ready = std::max(ready, forward_end[at(stage)][mb]);
-          if (stage + 1 < stages) ready = std::max(ready, backward_end[at(stage + 1)][mb]);
+          if (stage + 1 < stages) ready = std::max(ready, backward_end[at(stage + 1)][mb] + transfer_s);
         }
         if (ready == kNotYet) break;
-        const double end = ready + (action.kind == ActionKind::forward ? f : b);
+        const double end =
+            ready + (action.kind == ActionKind::forward ? forward_s[at(stage)] : backward_s[at(stage)]);
         (action.kind == ActionKind::forward ? forward_end : backward_end)[at(stage)][mb] = end;
         timeline.busy[at(stage)].emplace_back(ready, end);
         free_at[at(stage)] = end;

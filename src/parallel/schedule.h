@@ -86,5 +86,9 @@ struct PipelineTimeline {
   std::vector<std::vector<std::pair<double, double>>> busy;  // per stage, [start, end) per compute action
 };
 PipelineTimeline simulate_pipeline_program(const PipelineProgram& program, double f, double b);
+// The same with each stage's own forward and backward time per micro-batch, and `transfer_s`
+// between a send and the neighbour's matching receive (the planner's pipeline model).
+PipelineTimeline simulate_pipeline_program(const PipelineProgram& program, const std::vector<double>& forward_s,
+                                           const std::vector<double>& backward_s, double transfer_s);
 
 }  // namespace loom::parallel

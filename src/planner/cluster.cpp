@@ -50,6 +50,7 @@ ClusterSpec dgx_a100_80g() {
   c.device_name = "A100 SXM4 80GB";
   c.device_memory_bytes = 80'000'000'000;
   c.peak_flops = {19.5e12, 156e12, 312e12};
+  c.memory_bandwidth_bytes_per_s = 2.039e12;                        // HBM2e, 2,039 GB/s
   c.intra_node = {300e9, kNvlinkLatencyS};                          // NVLink 3: 600 GB/s total per GPU
   c.inter_node = {nic_bytes_per_s(8, 200.0), kInfinibandLatencyS};  // 8x HDR 200 Gb/s (Selene)
   c.notes = "DGX A100: 8 GPUs per node, NVSwitch; 8x 200 Gb/s HDR InfiniBand per node as on Selene";
@@ -65,6 +66,7 @@ ClusterSpec dgx_h100() {
   c.device_name = "H100 SXM5 80GB";
   c.device_memory_bytes = 80'000'000'000;
   c.peak_flops = {67e12, 494.7e12, 989.4e12};
+  c.memory_bandwidth_bytes_per_s = 3.35e12;                         // HBM3, 3.35 TB/s
   c.intra_node = {450e9, kNvlinkLatencyS};                          // NVLink 4: 900 GB/s total per GPU
   c.inter_node = {nic_bytes_per_s(8, 400.0), kInfinibandLatencyS};  // 8x NDR 400 Gb/s
   c.notes = "DGX H100: 8 GPUs per node, NVSwitch; 8x 400 Gb/s NDR InfiniBand per node";
@@ -77,6 +79,7 @@ ClusterSpec dgx_h200() {
   c.name = "dgx-h200";
   c.device_name = "H200 SXM 141GB";
   c.device_memory_bytes = 141'000'000'000;
+  c.memory_bandwidth_bytes_per_s = 4.8e12;  // HBM3e, 4.8 TB/s
   c.notes = "DGX H200: H100 compute with 141 GB HBM3e; NVLink 4, 8x 400 Gb/s NDR InfiniBand per node";
   c.source = "NVIDIA H200 Tensor Core GPU datasheet (SXM, dense), DGX H200 datasheet; latencies assumed";
   return c;
@@ -96,11 +99,15 @@ std::int64_t local_memory_bytes() {
 }
 
 // This machine as the planner sees it: each rank is a "device" of the cores it runs on. The link
-// between ranks is the one `loom profile` measured for that many ranks (comm_profile.h).
+// between ranks is the one `loom profile` measured for that many ranks (comm_profile.h), and so
+// is the memory bandwidth: the profile's memcpy rate with every rank of the group copying at once.
+// A copy reads and writes each byte, so the memory moves two bytes per byte copied (the count
+// STREAM's "Copy" uses).
 ClusterSpec local_cluster(int devices) {
   const comm::CommProfile& profile = comm::active_comm_profile();
   const int group = std::max(devices, 2);
   const comm::LinkParameters& intra = profile.intra(group).link;
+  const double copy_s_per_byte = profile.intra(group).copy_s_per_byte;
   const comm::LinkParameters& inter = profile.inter(group).link;
   ClusterSpec c;
   c.name = "local";
@@ -109,10 +116,11 @@ ClusterSpec local_cluster(int devices) {
   c.device_name = "cpu (one rank)";
   c.device_memory_bytes = local_memory_bytes() / devices;  // ranks share the machine's memory
   c.peak_flops = {kLocalPeakFp32FlopsPerS, kLocalPeakFp32FlopsPerS, kLocalPeakFp32FlopsPerS};
+  c.memory_bandwidth_bytes_per_s = copy_s_per_byte > 0.0 ? 2.0 / copy_s_per_byte : 0.0;
   c.intra_node = {1.0 / intra.beta_s_per_byte, intra.alpha_s};
   c.inter_node = {1.0 / inter.beta_s_per_byte, inter.alpha_s};
   c.notes = "this machine: memory from /proc/meminfo, fp32 peak from loom bench step (2 threads)";
-  c.source = "links: comm profile (" + profile.source + ")";
+  c.source = "links and memory bandwidth (2 / memcpy s per byte): comm profile (" + profile.source + ")";
   return c;
 }
 
@@ -256,7 +264,8 @@ ClusterSpec cluster_from_json(const nlohmann::json& document, const std::string&
 
   const nlohmann::json& device = object_field(
       document, "", "device", "{\"name\": ..., \"memory_bytes\": M, \"peak_flops\": {\"fp32\": F, ...}}", where);
-  reject_unknown_fields(device, "device", {"name", "memory_bytes", "peak_flops"}, where);
+  reject_unknown_fields(device, "device", {"name", "memory_bytes", "peak_flops", "memory_bandwidth_bytes_per_s"},
+                        where);
   cluster.device_name = string_field(device, "device", "name", where);
   cluster.device_memory_bytes = static_cast<std::int64_t>(
       whole_field(device, "device", "memory_bytes", "bytes of memory per device", kLargestWholeNumber, where));
@@ -273,6 +282,11 @@ ClusterSpec cluster_from_json(const nlohmann::json& document, const std::string&
   cluster.peak_flops.bf16_flops_per_s = flops.contains("bf16")
                                             ? number_field(flops, "device.peak_flops", "bf16", rate, where)
                                             : cluster.peak_flops.fp32_flops_per_s;
+  // Optional: absent means unknown (0), which only the analytic compute profile refuses.
+  cluster.memory_bandwidth_bytes_per_s =
+      device.contains("memory_bandwidth_bytes_per_s")
+          ? number_field(device, "device", "memory_bandwidth_bytes_per_s", "bytes per second, >= 0 (0: unknown)", where)
+          : 0.0;
 
   cluster.intra_node = parse_link(document, "intra_node", where);
   cluster.inter_node = parse_link(document, "inter_node", where);
@@ -295,6 +309,9 @@ void validate_cluster(const ClusterSpec& cluster, const std::string& where) {
   check_positive(cluster.peak_flops.fp32_flops_per_s, "device.peak_flops.fp32", "FLOP/s", where);
   check_positive(cluster.peak_flops.tf32_flops_per_s, "device.peak_flops.tf32", "FLOP/s", where);
   check_positive(cluster.peak_flops.bf16_flops_per_s, "device.peak_flops.bf16", "FLOP/s", where);
+  if (!std::isfinite(cluster.memory_bandwidth_bytes_per_s) || cluster.memory_bandwidth_bytes_per_s < 0.0)
+    throw_user_error("{} device.memory_bandwidth_bytes_per_s={} must be >= 0 and finite (bytes/s; 0: unknown)", where,
+                     cluster.memory_bandwidth_bytes_per_s);
   check_link(cluster.intra_node, "intra_node", "bytes/s per device per direction", where);
   check_link(cluster.inter_node, "inter_node", "bytes/s per node per direction", where);
 }
@@ -319,6 +336,8 @@ nlohmann::json cluster_to_json(const ClusterSpec& cluster) {
        {{"bandwidth_bytes_per_s", cluster.inter_node.bandwidth_bytes_per_s},
         {"latency_s", cluster.inter_node.latency_s}}},
   };
+  if (cluster.memory_bandwidth_bytes_per_s > 0.0)
+    document["device"]["memory_bandwidth_bytes_per_s"] = cluster.memory_bandwidth_bytes_per_s;
   if (!cluster.notes.empty()) document["notes"] = cluster.notes;
   if (!cluster.source.empty()) document["source"] = cluster.source;
   return document;

@@ -5,7 +5,8 @@
 //
 //   {"version": 1, "name": "dgx-h100", "nodes": 4, "devices_per_node": 8,
 //    "device": {"name": "H100 SXM5 80GB", "memory_bytes": 80000000000,
-//               "peak_flops": {"fp32": 6.7e13, "tf32": 4.947e14, "bf16": 9.894e14}},
+//               "peak_flops": {"fp32": 6.7e13, "tf32": 4.947e14, "bf16": 9.894e14},
+//               "memory_bandwidth_bytes_per_s": 3.35e12},
 //    "intra_node": {"bandwidth_bytes_per_s": 4.5e11, "latency_s": 2e-06},
 //    "inter_node": {"bandwidth_bytes_per_s": 4e11, "latency_s": 5e-06},
 //    "notes": "...", "source": "..."}
@@ -45,6 +46,9 @@ struct ClusterSpec {
   std::string device_name;
   std::int64_t device_memory_bytes = 0;
   PeakFlops peak_flops;
+  // Bandwidth of the device's own memory (HBM), reads and writes together; 0 = unknown (the file
+  // may leave it out). The analytic compute profile (analytic_profile.h) needs it.
+  double memory_bandwidth_bytes_per_s = 0.0;
   LinkSpec intra_node;  // bandwidth per device per direction (e.g. NVLink)
   LinkSpec inter_node;  // bandwidth per node per direction: NICs x rate (e.g. 8 x 400 Gb/s)
   std::string notes;    // optional free text

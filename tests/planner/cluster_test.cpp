@@ -49,6 +49,7 @@ TEST(ClusterPresets, DgxA100MatchesTheDatasheet) {
   EXPECT_DOUBLE_EQ(c.peak_flops.fp32_flops_per_s, 19.5e12);
   EXPECT_DOUBLE_EQ(c.peak_flops.tf32_flops_per_s, 156e12);
   EXPECT_DOUBLE_EQ(c.peak_flops.bf16_flops_per_s, 312e12);
+  EXPECT_DOUBLE_EQ(c.memory_bandwidth_bytes_per_s, 2.039e12);   // HBM2e, 2,039 GB/s
   EXPECT_DOUBLE_EQ(c.intra_node.bandwidth_bytes_per_s, 300e9);  // NVLink 3, per direction
   EXPECT_DOUBLE_EQ(c.inter_node.bandwidth_bytes_per_s, 200e9);  // 8 x 200 Gb/s
   EXPECT_DOUBLE_EQ(c.intra_node.latency_s, 2e-6);
@@ -63,6 +64,7 @@ TEST(ClusterPresets, DgxH100MatchesTheDatasheet) {
   EXPECT_DOUBLE_EQ(c.peak_flops.fp32_flops_per_s, 67e12);
   EXPECT_DOUBLE_EQ(c.peak_flops.tf32_flops_per_s, 494.7e12);
   EXPECT_DOUBLE_EQ(c.peak_flops.bf16_flops_per_s, 989.4e12);
+  EXPECT_DOUBLE_EQ(c.memory_bandwidth_bytes_per_s, 3.35e12);    // HBM3, 3.35 TB/s
   EXPECT_DOUBLE_EQ(c.intra_node.bandwidth_bytes_per_s, 450e9);  // NVLink 4, per direction
   EXPECT_DOUBLE_EQ(c.inter_node.bandwidth_bytes_per_s, 400e9);  // 8 x 400 Gb/s
 }
@@ -73,6 +75,7 @@ TEST(ClusterPresets, DgxH200HasH100ComputeAndMoreMemory) {
   EXPECT_EQ(c.name, "dgx-h200");
   EXPECT_EQ(c.device_memory_bytes, 141'000'000'000);
   EXPECT_EQ(c.peak_flops, h100.peak_flops);
+  EXPECT_DOUBLE_EQ(c.memory_bandwidth_bytes_per_s, 4.8e12);  // HBM3e, 4.8 TB/s
   EXPECT_EQ(c.intra_node, h100.intra_node);
   EXPECT_EQ(c.inter_node, h100.inter_node);
 }
@@ -86,6 +89,8 @@ TEST(ClusterPresets, LocalIsThisMachineWithTheCommProfileLinks) {
   const loom::comm::LinkParameters& link = loom::comm::active_comm_profile().intra(2).link;
   EXPECT_DOUBLE_EQ(c.intra_node.bandwidth_bytes_per_s, 1.0 / link.beta_s_per_byte);
   EXPECT_DOUBLE_EQ(c.intra_node.latency_s, link.alpha_s);
+  // A memcpy reads and writes each byte: two bytes of memory traffic per byte copied.
+  EXPECT_DOUBLE_EQ(c.memory_bandwidth_bytes_per_s, 2.0 / loom::comm::active_comm_profile().intra(2).copy_s_per_byte);
 
   // Ranks share the machine: more of them get less memory each and the link of that group size.
   const ClusterSpec four = load_cluster("local", 0, 4);
@@ -93,6 +98,7 @@ TEST(ClusterPresets, LocalIsThisMachineWithTheCommProfileLinks) {
   EXPECT_EQ(four.device_memory_bytes, c.device_memory_bytes / 4);
   const loom::comm::LinkParameters& link4 = loom::comm::active_comm_profile().intra(4).link;
   EXPECT_DOUBLE_EQ(four.intra_node.bandwidth_bytes_per_s, 1.0 / link4.beta_s_per_byte);
+  EXPECT_DOUBLE_EQ(four.memory_bandwidth_bytes_per_s, 2.0 / loom::comm::active_comm_profile().intra(4).copy_s_per_byte);
 }
 
 TEST(ClusterPresets, EveryPresetValidatesAndRoundTrips) {
@@ -163,7 +169,28 @@ TEST(ClusterFile, MinimalFileFillsTf32AndBf16WithFp32) {
   EXPECT_EQ(c.world_size(), 8);
   EXPECT_DOUBLE_EQ(c.peak_flops.tf32_flops_per_s, 1e12);
   EXPECT_DOUBLE_EQ(c.peak_flops.bf16_flops_per_s, 1e12);
+  EXPECT_DOUBLE_EQ(c.memory_bandwidth_bytes_per_s, 0.0);  // absent: unknown
   EXPECT_EQ(cluster_from_json(cluster_to_json(c)), c);
+  EXPECT_FALSE(cluster_to_json(c)["device"].contains("memory_bandwidth_bytes_per_s"));
+}
+
+TEST(ClusterFile, MemoryBandwidthIsReadWrittenAndRoundTrips) {
+  json document = cluster_to_json(cluster_preset("dgx-a100-80g"));
+  EXPECT_DOUBLE_EQ(document["device"]["memory_bandwidth_bytes_per_s"].get<double>(), 2.039e12);
+  document["device"]["memory_bandwidth_bytes_per_s"] = 1.5e12;
+  const ClusterSpec c = cluster_from_json(document);
+  EXPECT_DOUBLE_EQ(c.memory_bandwidth_bytes_per_s, 1.5e12);
+  EXPECT_EQ(cluster_from_json(cluster_to_json(c)), c);
+  // 0 is allowed and means unknown, like leaving the field out.
+  document["device"]["memory_bandwidth_bytes_per_s"] = 0;
+  const ClusterSpec unknown = cluster_from_json(document);
+  EXPECT_DOUBLE_EQ(unknown.memory_bandwidth_bytes_per_s, 0.0);
+  EXPECT_EQ(cluster_from_json(cluster_to_json(unknown)), unknown);
+  // Through a file as well.
+  const std::string path = unique_temp_path("bandwidth_cluster.json");
+  write_cluster(c, path);
+  EXPECT_DOUBLE_EQ(read_cluster(path).memory_bandwidth_bytes_per_s, 1.5e12);
+  std::remove(path.c_str());
 }
 
 struct InvalidClusterCase {
@@ -187,7 +214,8 @@ std::vector<InvalidClusterCase> invalid_cluster_cases() {
       {"UnknownFieldWithNewline", [](json& d) { d["a\nb"] = 1; }, {"\"a\\nb\" is not a known field"}},
       {"UnknownDeviceField",
        [](json& d) { d["device"]["memory_gb"] = 80; },
-       {"device.\"memory_gb\" is not a known field", "valid: name, memory_bytes, peak_flops"}},
+       {"device.\"memory_gb\" is not a known field",
+        "valid: name, memory_bytes, peak_flops, memory_bandwidth_bytes_per_s"}},
       {"UnknownDtype",
        [](json& d) { d["device"]["peak_flops"]["fp8"] = 1e15; },
        {"device.peak_flops.\"fp8\"", "valid: fp32, tf32, bf16"}},
@@ -216,6 +244,12 @@ std::vector<InvalidClusterCase> invalid_cluster_cases() {
       {"Bf16Negative",
        [](json& d) { d["device"]["peak_flops"]["bf16"] = -1.0; },
        {"device.peak_flops.bf16=-1 must be > 0"}},
+      {"BandwidthNegative",
+       [](json& d) { d["device"]["memory_bandwidth_bytes_per_s"] = -5.0; },
+       {"device.memory_bandwidth_bytes_per_s=-5 must be >= 0", "0: unknown"}},
+      {"BandwidthString",
+       [](json& d) { d["device"]["memory_bandwidth_bytes_per_s"] = "3.35 TB/s"; },
+       {"device.memory_bandwidth_bytes_per_s=\"3.35 TB/s\" must be a number"}},
       {"Tf32Zero", [](json& d) { d["device"]["peak_flops"]["tf32"] = 0; }, {"device.peak_flops.tf32=0 must be > 0"}},
       {"PeakFlopsList",
        [](json& d) {

@@ -1,0 +1,830 @@
+#include "planner/search.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <thread>
+
+#include "core/error.h"
+
+namespace loom::planner {
+
+using parallel::LayerStrategy;
+using parallel::ParallelPlan;
+using parallel::VocabStrategy;
+
+namespace {
+
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+// One per-layer strategy of a stage shape, with the terms the stage objective needs.
+struct Option {
+  LayerStrategy strategy;
+  int layout = 0;        // activation layout: (tp, consecutive, sequence parallel)
+  double time_s = 0.0;   // forward + backward per micro-batch
+  double extra_s = 0.0;  // exposed gradient reduction + update per step
+  int64_t state_bytes = 0;
+  int64_t kept_bytes = 0;
+  int64_t transient_bytes = 0;
+};
+
+struct VocabOption {
+  VocabStrategy strategy;
+  double time_s = 0.0;
+  double extra_s = 0.0;
+  int64_t state_bytes = 0;
+  int64_t kept_bytes = 0;
+  int64_t transient_bytes = 0;
+};
+
+// What one (batch, P, m) configuration offers its stages.
+struct Configuration {
+  int64_t batch = 0;
+  int pipeline = 1;
+  int micro_batches = 1;
+  double lower_bound = 0.0;  // of the objective per sample
+};
+
+struct Shape {
+  int stage_size = 1;
+  double micro_batch_samples = 1.0;
+  std::vector<Option> options;
+  std::vector<std::vector<double>> reshard;  // [from layout][to layout], per micro-batch
+  std::vector<VocabOption> embeddings, heads;
+};
+
+std::vector<int> divisors_of(int n, int limit) {
+  std::vector<int> list;
+  for (int d = 1; d <= std::min(n, limit); ++d)
+    if (n % d == 0) list.push_back(d);
+  return list;
+}
+
+// A plain-stage context for stage `s` of a P-stage plan whose stages take consecutive ranks.
+StageContext stage_context(int stage, int stage_size, double micro_batch_samples, int micro_batches) {
+  StageContext context;
+  context.ranks.resize(size_t(stage_size));
+  std::iota(context.ranks.begin(), context.ranks.end(), stage * stage_size);
+  context.micro_batch_samples = micro_batch_samples;
+  context.micro_batches = micro_batches;
+  return context;
+}
+
+// Drops options dominated by another of the same layout in every term (ties: the earlier stays).
+void drop_dominated(std::vector<Option>& options) {
+  std::vector<Option> kept;
+  for (size_t i = 0; i < options.size(); ++i) {
+    const Option& a = options[i];
+    bool dominated = false;
+    for (size_t j = 0; j < options.size() && !dominated; ++j) {
+      if (i == j) continue;
+      const Option& b = options[j];
+      if (b.layout != a.layout) continue;
+      const bool no_worse = b.time_s <= a.time_s && b.extra_s <= a.extra_s && b.state_bytes <= a.state_bytes &&
+                            b.kept_bytes <= a.kept_bytes && b.transient_bytes <= a.transient_bytes;
+      const bool equal = b.time_s == a.time_s && b.extra_s == a.extra_s && b.state_bytes == a.state_bytes &&
+                         b.kept_bytes == a.kept_bytes && b.transient_bytes == a.transient_bytes;
+      dominated = no_worse && (!equal || j < i);
+    }
+    if (!dominated) kept.push_back(a);
+  }
+  options = std::move(kept);
+}
+
+Shape build_shape(const CostInputs& inputs, const SearchOptions& options, int world, int pipeline, int64_t batch,
+                  int micro_batches, int64_t& strategies_costed) {
+  Shape shape;
+  const ModelSpec& model = inputs.model;
+  const int n = world / pipeline;
+  shape.stage_size = n;
+  shape.micro_batch_samples = double(batch) / double(micro_batches);
+  const int64_t micro_batch = batch / micro_batches;
+  const StageContext stage = stage_context(0, n, shape.micro_batch_samples, micro_batches);
+  const int max_tp = options.max_tp > 0 ? options.max_tp : std::max(1, inputs.cluster.devices_per_node);
+  std::vector<LayerStrategy> layouts;
+  for (int t : divisors_of(n, max_tp)) {
+    if (model.heads % t != 0 || model.kv_heads % t != 0 || model.ffn_hidden % t != 0) continue;
+    const int replicas = n / t;
+    if (micro_batch % replicas != 0) continue;  // every replica computes whole samples
+    for (int consecutive = 1; consecutive >= 0; --consecutive) {
+      if (!consecutive && (t == 1 || t == n)) continue;  // the same groups either way
+      for (int sp = 0; sp <= 1; ++sp) {
+        if (sp && (t == 1 || !options.sequence_parallel || inputs.training.seq % t != 0)) continue;
+        LayerStrategy layout;
+        layout.tp = t;
+        layout.tp_consecutive = consecutive == 1;
+        layout.sequence_parallel = sp == 1;
+        layouts.push_back(layout);
+      }
+    }
+  }
+  for (size_t l = 0; l < layouts.size(); ++l) {
+    const int d = n / layouts[l].tp;
+    for (int sharding = 0; sharding <= (d > 1 ? options.max_sharding : 0); ++sharding) {
+      for (int recompute = 0; recompute <= (options.recompute ? 1 : 0); ++recompute) {
+        Option option;
+        option.strategy = layouts[l];
+        option.strategy.sharding = sharding;
+        option.strategy.recompute = recompute == 1;
+        option.layout = int(l);
+        const LayerCost cost = layer_cost(inputs, stage, option.strategy);
+        ++strategies_costed;
+        option.time_s = cost.forward_s + cost.backward_s;
+        option.extra_s = cost.grad_exposed_s + cost.update_s;
+        option.state_bytes = cost.state_bytes();
+        option.kept_bytes = cost.kept_bytes;
+        option.transient_bytes = cost.transient_bytes;
+        shape.options.push_back(option);
+      }
+    }
+  }
+  drop_dominated(shape.options);
+  shape.reshard.assign(layouts.size(), std::vector<double>(layouts.size(), 0.0));
+  for (size_t a = 0; a < layouts.size(); ++a)
+    for (size_t b = 0; b < layouts.size(); ++b) shape.reshard[a][b] = reshard_s(inputs, stage, layouts[a], layouts[b]);
+
+  // The embedding and the head: vocabulary TP inside the stage, any sharding.
+  const StageContext last = stage_context(pipeline - 1, n, shape.micro_batch_samples, micro_batches);
+  for (int v : divisors_of(n, max_tp)) {
+    if (micro_batch % (n / v) != 0) continue;
+    for (int consecutive = 1; consecutive >= 0; --consecutive) {
+      if (!consecutive && (v == 1 || v == n)) continue;
+      for (int sharding = 0; sharding <= (n / v > 1 ? options.max_sharding : 0); ++sharding) {
+        VocabStrategy vocab{v, consecutive == 1, sharding};
+        auto add = [&](const LayerCost& cost, std::vector<VocabOption>& list) {
+          list.push_back({vocab, cost.forward_s + cost.backward_s, cost.grad_exposed_s + cost.update_s,
+                          cost.state_bytes(), cost.kept_bytes, cost.transient_bytes});
+        };
+        // The first piece's reduction hides behind nothing (evaluate_plan adds its whole time).
+        LayerCost embedding = embedding_cost(inputs, stage, vocab);
+        embedding.grad_exposed_s = embedding.grad_comm_s;
+        add(embedding, shape.embeddings);
+        const bool holds_table = !model.tie_embeddings || pipeline > 1;
+        LayerCost head = head_cost(inputs, last, vocab, holds_table);
+        add(head, shape.heads);
+        strategies_costed += 2;
+      }
+    }
+  }
+  return shape;
+}
+
+// ---- the stage knapsack ------------------------------------------------------------------------
+
+struct Point {
+  double memory = 0.0;  // bytes: state + in-flight x kept
+  double weight = 0.0;  // objective
+  int transient = 0;    // index of the largest transient among its layers (into Knapsack::transients)
+  int option = -1;      // its last layer's option
+  int parent = -1;      // index in the previous count's frontier of layout parent_layout
+  int parent_layout = -1;
+};
+
+// Keeps the points no other point beats in memory, largest transient and weight at once. The
+// input is a concatenation of runs each sorted by memory (starting at `runs`), merged first; the
+// output is sorted by memory. (A point with no more memory, no larger transient and no more
+// weight, seen first, dominates.)
+bool by_memory(const Point& a, const Point& b) {
+  return a.memory < b.memory;
+}
+
+void pareto(std::vector<Point>& points, const std::vector<size_t>& runs, int transient_classes) {
+  // Sorting beats merging the runs here: the runs are many and short.
+  (void)runs;
+  std::sort(points.begin(), points.end(), by_memory);
+  // best[j]: the least weight kept so far among points whose transient class is <= j.
+  std::vector<double> best(size_t(transient_classes), kInfinity);
+  size_t kept = 0;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const Point& p = points[i];
+    if (best[size_t(p.transient)] <= p.weight) continue;
+    for (size_t j = size_t(p.transient); j < best.size(); ++j) best[j] = std::min(best[j], p.weight);
+    points[kept++] = p;
+  }
+  points.resize(kept);
+}
+
+void pareto_sorting(std::vector<Point>& points, int transient_classes) {
+  pareto(points, {}, transient_classes);
+}
+
+// The knapsack of one stage shape with `in_flight` micro-batches: frontier[c][layout] holds the
+// Pareto set of the ways to fill c layers ending in `layout`, for c up to the depth computed.
+struct Knapsack {
+  std::vector<int64_t> transients;  // the distinct transient sizes, ascending
+  std::vector<double> memory, weight;
+  std::vector<int> transient_class;
+  std::vector<std::vector<int>> options_of_layout;
+  std::vector<std::vector<std::vector<Point>>> frontier;  // [c][layout]
+  double budget = 0.0;
+  double m_eff = 1.0;
+  int layouts = 0;
+  // Pruning that keeps the optimum: a way to fill c layers whose weight, plus the least weight
+  // the layers still to come must add, exceeds a weight some plan achieves cannot be part of a
+  // better plan. `target`: the layers the stage must hold (0: unknown, nothing to come counted).
+  double weight_cap = kInfinity;
+  int target = 0;
+  double lightest = 0.0;  // the least weight of one layer
+
+  double cap(int c) const { return weight_cap - (target > c ? double(target - c) * lightest : 0.0); }
+};
+
+Knapsack make_knapsack(const Shape& shape, int in_flight, double budget, double m_eff) {
+  Knapsack k;
+  k.budget = budget;
+  k.m_eff = m_eff;
+  for (const Option& o : shape.options) {
+    k.transients.push_back(o.transient_bytes);
+    k.layouts = std::max(k.layouts, o.layout + 1);
+  }
+  std::sort(k.transients.begin(), k.transients.end());
+  k.transients.erase(std::unique(k.transients.begin(), k.transients.end()), k.transients.end());
+  k.options_of_layout.resize(size_t(k.layouts));
+  k.frontier.resize(2, std::vector<std::vector<Point>>(size_t(k.layouts)));
+  for (size_t o = 0; o < shape.options.size(); ++o) {
+    const Option& option = shape.options[o];
+    k.memory.push_back(double(option.state_bytes) + double(in_flight) * double(option.kept_bytes));
+    k.weight.push_back(m_eff * option.time_s + option.extra_s);
+    const auto it = std::lower_bound(k.transients.begin(), k.transients.end(), option.transient_bytes);
+    k.transient_class.push_back(int(it - k.transients.begin()));
+    if (k.memory[o] + double(option.transient_bytes) > budget) continue;
+    k.options_of_layout[size_t(option.layout)].push_back(int(o));
+    k.frontier[1][size_t(option.layout)].push_back({k.memory[o], k.weight[o], k.transient_class[o], int(o), -1, -1});
+  }
+  for (auto& f : k.frontier[1]) pareto_sorting(f, int(k.transients.size()));
+  k.lightest = kInfinity;
+  for (const auto& list : k.options_of_layout)
+    for (int o : list) k.lightest = std::min(k.lightest, k.weight[size_t(o)]);
+  return k;
+}
+
+// Extends the frontier to c layers (no-op when already there); false when nothing fits c layers.
+bool extend(Knapsack& k, const Shape& shape, int c) {
+  const int classes = int(k.transients.size());
+  while (int(k.frontier.size()) <= c) {
+    const auto& previous = k.frontier.back();
+    std::vector<std::vector<Point>> next(size_t(k.layouts));
+    bool any = false;
+    const double cap = k.cap(int(k.frontier.size()));
+    for (int to = 0; to < k.layouts; ++to) {
+      if (k.options_of_layout[size_t(to)].empty()) continue;
+      // The ways to end c - 1 layers, moved into layout `to` (resharding paid), merged.
+      std::vector<Point> entry;
+      std::vector<size_t> runs;
+      for (int from = 0; from < k.layouts; ++from) {
+        runs.push_back(entry.size());
+        const double reshard = k.m_eff * shape.reshard[size_t(from)][size_t(to)];
+        const auto& list = previous[size_t(from)];
+        for (size_t i = 0; i < list.size(); ++i) {
+          Point p = list[i];
+          p.weight += reshard;
+          p.parent = int(i);
+          p.parent_layout = from;
+          entry.push_back(p);
+        }
+      }
+      pareto(entry, runs, classes);
+      std::vector<Point> candidates;
+      runs.clear();
+      for (int o : k.options_of_layout[size_t(to)]) {
+        runs.push_back(candidates.size());
+        for (const Point& p : entry) {
+          const double memory = p.memory + k.memory[size_t(o)];
+          const int transient = std::max(p.transient, k.transient_class[size_t(o)]);
+          if (memory + double(k.transients[size_t(std::min(p.transient, k.transient_class[size_t(o)]))]) > k.budget)
+            break;  // entry is sorted by memory: the rest need more
+          if (memory + double(k.transients[size_t(transient)]) > k.budget) continue;
+          if (p.weight + k.weight[size_t(o)] > cap) continue;
+          candidates.push_back({memory, p.weight + k.weight[size_t(o)], transient, o, p.parent, p.parent_layout});
+        }
+      }
+      pareto(candidates, runs, classes);
+      any = any || !candidates.empty();
+      next[size_t(to)] = std::move(candidates);
+    }
+    if (!any) return false;
+    k.frontier.push_back(std::move(next));
+  }
+  return true;
+}
+
+// The least-weight way to fill c layers with memory + transient <= budget, when the stage's other
+// pieces already need `fixed_transient` while they run.
+bool query(const Knapsack& k, int c, double budget, int64_t fixed_transient, int& layout, int& index) {
+  if (c >= int(k.frontier.size())) return false;
+  double best = kInfinity;
+  for (size_t l = 0; l < k.frontier[size_t(c)].size(); ++l) {
+    const auto& f = k.frontier[size_t(c)][l];
+    for (size_t i = 0; i < f.size(); ++i) {
+      const Point& p = f[i];
+      const double transient = double(std::max(fixed_transient, k.transients[size_t(p.transient)]));
+      if (p.memory + transient > budget) {
+        if (p.memory + double(fixed_transient) > budget) break;
+        continue;
+      }
+      if (p.weight < best) {
+        best = p.weight;
+        layout = int(l);
+        index = int(i);
+      }
+    }
+  }
+  return best < kInfinity;
+}
+
+std::vector<int> reconstruct(const Knapsack& k, int c, int layout, int index) {
+  std::vector<int> options;
+  for (; c >= 1; --c) {
+    const Point& p = k.frontier[size_t(c)][size_t(layout)][size_t(index)];
+    options.push_back(p.option);
+    layout = p.parent_layout;
+    index = p.parent;
+  }
+  std::reverse(options.begin(), options.end());
+  return options;
+}
+
+struct StageChoice {
+  double weight = kInfinity;
+  double time_s = 0.0;
+  double extra_s = 0.0;
+  int64_t peak_bytes = 0;
+  std::vector<int> options;
+  int embedding = -1;
+  int head = -1;
+};
+
+// Everything a configuration's stages need, solved.
+struct Solved {
+  bool feasible = false;
+  double objective = kInfinity;  // max over stages of the stage weight
+  std::vector<int> layers_per_stage;
+  std::vector<StageChoice> stages;
+};
+
+// The best choice for stage s of a configuration with c layers, over its embedding/head options.
+StageChoice best_stage_choice(const Shape& shape, Knapsack& knapsack, int s, int P, int c, int vocab_tp, bool tied,
+                              double boundary, int in_flight) {
+  StageChoice best;
+  if (!extend(knapsack, shape, c)) return best;
+  const double buffers = boundary * double((s > 0 ? 1 : 0) + (s + 1 < P ? 1 : 0)) * double(in_flight);
+  std::vector<int> embeddings{-1}, heads{-1};
+  if (s == 0) {
+    embeddings.clear();
+    for (size_t e = 0; e < shape.embeddings.size(); ++e)
+      if (vocab_tp == 0 || shape.embeddings[e].strategy.tp == vocab_tp) embeddings.push_back(int(e));
+  }
+  if (s == P - 1) {
+    heads.clear();
+    for (size_t h = 0; h < shape.heads.size(); ++h)
+      if (vocab_tp == 0 || shape.heads[h].strategy.tp == vocab_tp) heads.push_back(int(h));
+  }
+  for (int e : embeddings) {
+    for (int h : heads) {
+      if (tied && e >= 0 && h >= 0 && shape.embeddings[size_t(e)].strategy.tp > 1 &&
+          shape.embeddings[size_t(e)].strategy.tp_consecutive != shape.heads[size_t(h)].strategy.tp_consecutive)
+        continue;
+      double fixed_memory = buffers, fixed_weight = 0.0, fixed_time = 0.0, fixed_extra = 0.0;
+      int64_t fixed_transient = 0;
+      for (const VocabOption* v :
+           {e >= 0 ? &shape.embeddings[size_t(e)] : nullptr, h >= 0 ? &shape.heads[size_t(h)] : nullptr}) {
+        if (v == nullptr) continue;
+        fixed_memory += double(v->state_bytes) + double(in_flight) * double(v->kept_bytes);
+        fixed_time += v->time_s;
+        fixed_extra += v->extra_s;
+        fixed_weight += knapsack.m_eff * v->time_s + v->extra_s;
+        fixed_transient = std::max(fixed_transient, v->transient_bytes);
+      }
+      int layout = 0, index = 0;
+      if (!query(knapsack, c, knapsack.budget - fixed_memory, fixed_transient, layout, index)) continue;
+      const Point& p = knapsack.frontier[size_t(c)][size_t(layout)][size_t(index)];
+      const double weight = p.weight + fixed_weight;
+      if (weight >= best.weight) continue;
+      best.weight = weight;
+      best.options = reconstruct(knapsack, c, layout, index);
+      best.embedding = e;
+      best.head = h;
+      best.peak_bytes = int64_t(p.memory + fixed_memory +
+                                double(std::max(fixed_transient, knapsack.transients[size_t(p.transient)])));
+      best.time_s = fixed_time;
+      best.extra_s = fixed_extra;
+      for (int o : best.options) {
+        best.time_s += shape.options[size_t(o)].time_s;
+        best.extra_s += shape.options[size_t(o)].extra_s;
+      }
+    }
+  }
+  return best;
+}
+
+// An achievable objective for the even split (an upper bound for the knapsack's pruning): per
+// stage the best plan that mixes at most two options of one layout (as many layers of the faster
+// as memory allows), with the embedding/head options that make the best single-option plan.
+double mixed_bound(const CostInputs& inputs, const Shape& shape, const Configuration& config, double boundary,
+                   double m_eff) {
+  const int P = config.pipeline;
+  const int L = int(inputs.model.layers);
+  const double budget = double(inputs.budget_bytes());
+  double objective = 0.0;
+  for (int s = 0; s < P; ++s) {
+    const int c = L / P + (s < L % P ? 1 : 0);
+    const int in_flight = std::min(config.micro_batches, P - s);
+    const double buffers = boundary * double((s > 0 ? 1 : 0) + (s + 1 < P ? 1 : 0)) * double(in_flight);
+    struct Fixed {
+      double memory = 0.0, weight = 0.0;
+      int64_t transient = 0;
+    };
+    auto fixed_of = [&](const VocabOption* e, const VocabOption* h) {
+      Fixed f;
+      f.memory = buffers;
+      for (const VocabOption* v : {e, h}) {
+        if (v == nullptr) continue;
+        f.memory += double(v->state_bytes) + double(in_flight) * double(v->kept_bytes);
+        f.weight += m_eff * v->time_s + v->extra_s;
+        f.transient = std::max(f.transient, v->transient_bytes);
+      }
+      return f;
+    };
+    auto layer_memory = [&](const Option& o) {
+      return double(o.state_bytes) + double(in_flight) * double(o.kept_bytes);
+    };
+    auto layer_weight = [&](const Option& o) { return m_eff * o.time_s + o.extra_s; };
+    // The embedding/head pair of the best single-option plan.
+    double best = kInfinity;
+    Fixed chosen;
+    const size_t embeddings = s == 0 ? shape.embeddings.size() : 1;
+    const size_t heads = s == P - 1 ? shape.heads.size() : 1;
+    for (size_t e = 0; e < embeddings; ++e) {
+      for (size_t h = 0; h < heads; ++h) {
+        const VocabOption* ev = s == 0 ? &shape.embeddings[e] : nullptr;
+        const VocabOption* hv = s == P - 1 ? &shape.heads[h] : nullptr;
+        if (inputs.model.tie_embeddings && (ev != nullptr || hv != nullptr)) {
+          // Tied: the same vocabulary layout on both (a pipeline pairs them across stages; the
+          // bound only uses degree-1 tables there, which every shape has).
+          const VocabStrategy& v = ev != nullptr ? ev->strategy : hv->strategy;
+          if (P > 1 && v.tp != 1) continue;
+          if (ev != nullptr && hv != nullptr &&
+              !(ev->strategy.tp == hv->strategy.tp &&
+                (ev->strategy.tp == 1 || ev->strategy.tp_consecutive == hv->strategy.tp_consecutive)))
+            continue;
+        }
+        const Fixed f = fixed_of(ev, hv);
+        for (const Option& o : shape.options) {
+          const double total =
+              f.memory + double(c) * layer_memory(o) + double(std::max(f.transient, o.transient_bytes));
+          const double weight = f.weight + double(c) * layer_weight(o);
+          if (total <= budget && weight < best) {
+            best = weight;
+            chosen = f;
+          }
+        }
+      }
+    }
+    if (best == kInfinity) return kInfinity;
+    // Two options of one layout: k layers of the faster `a`, the rest of the leaner `b`.
+    for (const Option& a : shape.options) {
+      for (const Option& b : shape.options) {
+        if (a.layout != b.layout || layer_memory(a) <= layer_memory(b) || layer_weight(a) >= layer_weight(b)) continue;
+        const double room = budget - chosen.memory -
+                            double(std::max({chosen.transient, a.transient_bytes, b.transient_bytes})) -
+                            double(c) * layer_memory(b);
+        if (room < 0.0) continue;
+        const int k = int(std::min<double>(c, std::floor(room / (layer_memory(a) - layer_memory(b)))));
+        best = std::min(best, chosen.weight + double(k) * layer_weight(a) + double(c - k) * layer_weight(b));
+      }
+    }
+    objective = std::max(objective, best);
+  }
+  return objective;
+}
+
+Solved solve_configuration(const CostInputs& inputs, const Shape& shape, const Configuration& config,
+                           double incumbent) {
+  const int P = config.pipeline;
+  const int m = config.micro_batches;
+  const int L = int(inputs.model.layers);
+  const double m_eff = double(m + P - 1);
+  const double budget = double(inputs.budget_bytes());
+  const int max_layers = L - (P - 1);
+  Solved best;
+  if (shape.options.empty() || shape.embeddings.empty()) return best;
+  // Pipeline buffers: the activation received and the one sent, per micro-batch in flight.
+  const double boundary = shape.micro_batch_samples / double(shape.stage_size) * double(inputs.training.seq) *
+                          double(inputs.model.hidden) * element_bytes(inputs.training.precision);
+  // One knapsack per number of micro-batches in flight (1F1B: stage s holds min(m, P - s)).
+  std::map<int, Knapsack> knapsacks;
+  const double upper = std::min(incumbent, mixed_bound(inputs, shape, config, boundary, m_eff));
+  for (int s = 0; s < P; ++s) {
+    const int in_flight = std::min(m, P - s);
+    if (knapsacks.count(in_flight)) continue;
+    Knapsack k = make_knapsack(shape, in_flight, budget, m_eff);
+    k.weight_cap = upper;
+    k.target = P == 1 ? L : 0;
+    knapsacks.emplace(in_flight, std::move(k));
+  }
+  double fastest_layer = kInfinity;
+  for (const Option& o : shape.options) fastest_layer = std::min(fastest_layer, m_eff * o.time_s + o.extra_s);
+  // Vocabulary-TP degrees: a tied model needs the same on the embedding and the head.
+  const bool tied = inputs.model.tie_embeddings;
+  std::vector<int> vocab_degrees{0};  // 0: any degree on each side
+  if (tied) {
+    vocab_degrees.clear();
+    for (const VocabOption& v : shape.embeddings)
+      if (std::find(vocab_degrees.begin(), vocab_degrees.end(), v.strategy.tp) == vocab_degrees.end())
+        vocab_degrees.push_back(v.strategy.tp);
+  }
+  for (int vocab_tp : vocab_degrees) {
+    // tables[s][c]: stage s's best with c layers, filled up to the depth that can matter.
+    std::vector<std::vector<StageChoice>> tables(static_cast<size_t>(P));
+    auto fill = [&](int s, int depth) {
+      auto& table = tables[size_t(s)];
+      const int in_flight = std::min(m, P - s);
+      Knapsack& knapsack = knapsacks.at(in_flight);
+      while (int(table.size()) <= depth) {
+        const int c = std::max<int>(1, int(table.size()));
+        if (table.empty()) table.emplace_back();  // c = 0 unused
+        table.push_back(best_stage_choice(shape, knapsack, s, P, c, vocab_tp, tied, boundary, in_flight));
+        if (table.back().weight == kInfinity) break;  // more layers will not fit either
+      }
+    };
+    // The even split bounds the objective; no stage takes more layers than that bound allows.
+    const int even = (L + P - 1) / P;
+    for (int s = 0; s < P; ++s) fill(s, std::min(even, max_layers));
+    double bound = 0.0;
+    for (int s = 0; s < P; ++s) {
+      const auto& table = tables[size_t(s)];
+      const int c = L / P + (s < L % P ? 1 : 0);
+      bound = std::max(bound, c < int(table.size()) ? table[size_t(c)].weight : kInfinity);
+    }
+    const int depth = bound < kInfinity ? std::min(max_layers, int(bound / fastest_layer) + 1) : max_layers;
+    for (int s = 0; s < P; ++s) fill(s, depth);
+    // The partition: the least M such that every stage can take a layer with weight <= M and
+    // together they take all L layers (a stage's weight grows with its layers).
+    std::vector<double> candidates;
+    for (const auto& table : tables)
+      for (size_t c = 1; c < table.size(); ++c)
+        if (table[c].weight < kInfinity) candidates.push_back(table[c].weight);
+    std::sort(candidates.begin(), candidates.end());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+    auto take = [&](double limit, std::vector<int>& counts) {
+      counts.assign(size_t(P), 0);
+      int total = 0;
+      for (int s = 0; s < P; ++s) {
+        const auto& table = tables[size_t(s)];
+        int c = 0;
+        while (c + 1 < int(table.size()) && table[size_t(c + 1)].weight <= limit) ++c;
+        if (c == 0) return false;
+        counts[size_t(s)] = c;
+        total += c;
+      }
+      return total >= L;
+    };
+    auto it = std::partition_point(candidates.begin(), candidates.end(), [&](double limit) {
+      std::vector<int> scratch;
+      return !take(limit, scratch);
+    });
+    if (it == candidates.end()) continue;
+    std::vector<int> counts;
+    take(*it, counts);
+    // Give back the surplus where it saves the most, keeping every stage at least one layer.
+    for (int surplus = std::accumulate(counts.begin(), counts.end(), 0) - L; surplus > 0; --surplus) {
+      int pick = -1;
+      double saving = -kInfinity;
+      for (int s = 0; s < P; ++s) {
+        const int c = counts[size_t(s)];
+        if (c <= 1) continue;
+        const double gain = tables[size_t(s)][size_t(c)].weight - tables[size_t(s)][size_t(c - 1)].weight;
+        if (gain > saving) {
+          saving = gain;
+          pick = s;
+        }
+      }
+      --counts[size_t(pick)];
+    }
+    Solved result;
+    result.feasible = true;
+    result.objective = 0.0;
+    result.layers_per_stage = counts;
+    for (int s = 0; s < P; ++s) {
+      result.stages.push_back(tables[size_t(s)][size_t(counts[size_t(s)])]);
+      result.objective = std::max(result.objective, result.stages.back().weight);
+    }
+    if (result.objective < best.objective) best = std::move(result);
+  }
+  return best;
+}
+
+ParallelPlan build_plan(const CostInputs& inputs, const Shape& shape, const Configuration& config,
+                        const Solved& solved) {
+  ParallelPlan plan;
+  plan.world_size = inputs.cluster.world_size();
+  plan.global_batch = config.batch;
+  plan.micro_batches = config.micro_batches;
+  plan.schedule = parallel::PipelineSchedule::one_f_one_b;
+  int layer = 0;
+  for (int s = 0; s < config.pipeline; ++s) {
+    parallel::StagePlan stage;
+    stage.first_layer = layer;
+    // Within a run of one layout the order of the layers costs nothing: group equal strategies.
+    std::vector<int> options = solved.stages[size_t(s)].options;
+    for (size_t begin = 0; begin < options.size();) {
+      size_t end = begin + 1;
+      while (end < options.size() &&
+             shape.options[size_t(options[end])].layout == shape.options[size_t(options[begin])].layout)
+        ++end;
+      std::sort(options.begin() + std::ptrdiff_t(begin), options.begin() + std::ptrdiff_t(end));
+      begin = end;
+    }
+    for (int o : options) plan.layers.push_back(shape.options[size_t(o)].strategy);
+    layer += int(solved.stages[size_t(s)].options.size());
+    stage.last_layer = layer;
+    stage.ranks.resize(size_t(shape.stage_size));
+    std::iota(stage.ranks.begin(), stage.ranks.end(), s * shape.stage_size);
+    plan.stages.push_back(stage);
+  }
+  plan.embedding = shape.embeddings[size_t(solved.stages.front().embedding)].strategy;
+  plan.head = shape.heads[size_t(solved.stages.back().head)].strategy;
+  (void)inputs;
+  return plan;
+}
+
+double lower_bound_per_sample(const Shape& shape, const Configuration& config, int layers) {
+  double fastest = kInfinity;
+  for (const Option& o : shape.options) fastest = std::min(fastest, o.time_s);
+  const int per_stage = (layers + config.pipeline - 1) / config.pipeline;
+  return double(config.micro_batches + config.pipeline - 1) * double(per_stage) * fastest / double(config.batch);
+}
+
+}  // namespace
+
+std::string summarize_plan(const ParallelPlan& plan) {
+  std::string text = fmt::format(
+      "pp{} x {} micro-batch{}{}", plan.stages.size(), plan.micro_batches, plan.micro_batches == 1 ? "" : "es",
+      plan.stages.size() > 1 ? std::string(" ") + parallel::schedule_name(plan.schedule) : "");
+  for (size_t s = 0; s < plan.stages.size(); ++s) {
+    const parallel::StagePlan& stage = plan.stages[s];
+    text += fmt::format("; stage {} ({} ranks):", s, stage.ranks.size());
+    int l = stage.first_layer;
+    while (l < stage.last_layer) {
+      int end = l + 1;
+      while (end < stage.last_layer && plan.layers[size_t(end)] == plan.layers[size_t(l)]) ++end;
+      const LayerStrategy& x = plan.layers[size_t(l)];
+      text += fmt::format(" {}x[tp{}{}{} zero{}{}]", end - l, x.tp, x.tp > 1 && !x.tp_consecutive ? " strided" : "",
+                          x.sequence_parallel ? " sp" : "", x.sharding, x.recompute ? " recompute" : "");
+      l = end;
+    }
+  }
+  return text;
+}
+
+SearchResult search_plan(const CostInputs& inputs, const SearchOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  SearchResult result;
+  const int world = inputs.cluster.world_size();
+  const int L = int(inputs.model.layers);
+  const int max_pipeline = options.max_pipeline > 0 ? std::min(options.max_pipeline, L) : L;
+
+  // The configurations, each with its shape (per-layer strategies), costed in parallel.
+  std::vector<Configuration> configs;
+  for (int64_t batch : inputs.training.batches()) {
+    for (int P : divisors_of(world, max_pipeline)) {
+      const int64_t limit = options.max_micro_batches > 0 ? options.max_micro_batches : batch;
+      for (int64_t m = 1; m <= std::min(batch, limit); ++m) {
+        if (batch % m != 0) continue;
+        configs.push_back({batch, P, int(m), 0.0});
+      }
+    }
+  }
+  const int threads = std::max(1, options.threads > 0 ? options.threads : int(std::thread::hardware_concurrency()));
+  std::vector<Shape> shapes(configs.size());
+  std::vector<int64_t> costed(configs.size(), 0);
+  auto parallel_for = [&](size_t count, auto&& body) {
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> pool;
+    std::mutex error_mutex;
+    std::exception_ptr error;
+    for (int t = 0; t < std::min<int>(threads, int(count)); ++t) {
+      pool.emplace_back([&] {
+        for (size_t i; (i = next++) < count;) {
+          try {
+            body(i);
+          } catch (...) {
+            std::lock_guard<std::mutex> lock(error_mutex);
+            if (!error) error = std::current_exception();
+          }
+        }
+      });
+    }
+    for (auto& thread : pool) thread.join();
+    if (error) std::rethrow_exception(error);
+  };
+  parallel_for(configs.size(), [&](size_t i) {
+    const Configuration& c = configs[i];
+    shapes[i] = build_shape(inputs, options, world, c.pipeline, c.batch, c.micro_batches, costed[i]);
+    configs[i].lower_bound = shapes[i].options.empty() ? kInfinity : lower_bound_per_sample(shapes[i], c, L);
+  });
+  for (int64_t n : costed) result.strategies += n;
+  result.configurations = int64_t(configs.size());
+
+  // Solve in order of the lower bound, a wave at a time; a configuration whose bound is no better
+  // than the best objective found cannot win. Waves make the set solved independent of timing.
+  std::vector<size_t> order(configs.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return configs[a].lower_bound < configs[b].lower_bound; });
+  std::vector<Solved> solved(configs.size());
+  std::vector<bool> done(configs.size(), false);
+  double best_per_sample = kInfinity;
+  const size_t wave = size_t(threads) * 2;
+  for (size_t begin = 0; begin < order.size(); begin += wave) {
+    std::vector<size_t> batch;
+    for (size_t k = begin; k < std::min(order.size(), begin + wave); ++k) {
+      const size_t i = order[k];
+      if (configs[i].lower_bound >= best_per_sample) {
+        ++result.pruned;
+        continue;
+      }
+      batch.push_back(i);
+    }
+    parallel_for(batch.size(), [&](size_t k) {
+      const size_t i = batch[k];
+      solved[i] = solve_configuration(inputs, shapes[i], configs[i], best_per_sample * double(configs[i].batch));
+    });
+    for (size_t i : batch) {
+      done[i] = true;
+      if (solved[i].feasible)
+        best_per_sample = std::min(best_per_sample, solved[i].objective / double(configs[i].batch));
+    }
+  }
+
+  // The best few by the search's objective, costed by the cost model; the winner is the fastest
+  // per sample among them, the others are the runner-ups (one per pipeline degree and batch).
+  std::vector<size_t> feasible;
+  for (size_t i = 0; i < configs.size(); ++i)
+    if (done[i] && solved[i].feasible) feasible.push_back(i);
+  std::stable_sort(feasible.begin(), feasible.end(), [&](size_t a, size_t b) {
+    return solved[a].objective / double(configs[a].batch) < solved[b].objective / double(configs[b].batch);
+  });
+  std::vector<Candidate> evaluated;
+  std::vector<std::pair<int64_t, int>> seen;  // (batch, P) already represented
+  for (size_t i : feasible) {
+    const std::pair<int64_t, int> key{configs[i].batch, configs[i].pipeline};
+    const bool repeat = std::find(seen.begin(), seen.end(), key) != seen.end();
+    if (repeat && !evaluated.empty()) continue;
+    seen.push_back(key);
+    Candidate candidate;
+    candidate.plan = build_plan(inputs, shapes[i], configs[i], solved[i]);
+    candidate.prediction = evaluate_plan(inputs, candidate.plan);
+    candidate.summary = summarize_plan(candidate.plan);
+    evaluated.push_back(std::move(candidate));
+    if (int(evaluated.size()) > options.runner_ups + 2) break;
+  }
+  std::stable_sort(evaluated.begin(), evaluated.end(), [](const Candidate& a, const Candidate& b) {
+    return a.prediction.samples_per_s > b.prediction.samples_per_s;
+  });
+  if (!evaluated.empty()) {
+    result.found = true;
+    result.best = evaluated.front();
+    for (size_t k = 1; k < evaluated.size() && int(k) <= options.runner_ups; ++k)
+      result.runner_ups.push_back(evaluated[k]);
+  } else {
+    // Nothing fits: the least memory a plan of the space needs, with every layer at its leanest
+    // strategy on an even split (a bound the user can act on).
+    int64_t least = std::numeric_limits<int64_t>::max();
+    for (size_t i = 0; i < configs.size(); ++i) {
+      const Shape& shape = shapes[i];
+      if (shape.options.empty()) continue;
+      const int P = configs[i].pipeline;
+      const int per_stage = (L + P - 1) / P;
+      const int in_flight = std::min(configs[i].micro_batches, P);
+      double lean = kInfinity;
+      double transient = kInfinity;
+      for (const Option& o : shape.options) {
+        lean = std::min(lean, double(o.state_bytes) + double(in_flight) * double(o.kept_bytes));
+        transient = std::min(transient, double(o.transient_bytes));
+      }
+      double vocab = kInfinity;
+      for (const VocabOption& v : shape.embeddings)
+        vocab = std::min(vocab,
+                         double(v.state_bytes) + double(in_flight) * double(v.kept_bytes) + double(v.transient_bytes));
+      double head = kInfinity;
+      for (const VocabOption& v : shape.heads)
+        head = std::min(head,
+                        double(v.state_bytes) + double(in_flight) * double(v.kept_bytes) + double(v.transient_bytes));
+      const double need = double(per_stage) * lean + transient + (P == 1 ? vocab + head : std::max(vocab, head));
+      least = std::min<int64_t>(least, int64_t(need));
+    }
+    result.min_fitting_bytes = least == std::numeric_limits<int64_t>::max() ? 0 : least;
+  }
+  result.search_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace loom::planner
