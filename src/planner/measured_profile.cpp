@@ -74,7 +74,8 @@ std::vector<ComputeMeasurement> points_for(const std::vector<ComputeMeasurement>
 
 PieceCost interpolate_piece_cost(std::vector<ComputeMeasurement> points, double samples) {
   LOOM_CHECK(!points.empty(), "interpolate_piece_cost without points at samples={}", samples);
-  LOOM_CHECK(samples > 0.0 && std::isfinite(samples), "interpolate_piece_cost at samples={}", samples);
+  LOOM_CHECK(samples >= 0.0 && std::isfinite(samples), "interpolate_piece_cost at samples={}", samples);
+  if (samples == 0.0) return PieceCost{};  // no work, nothing kept
   std::sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.samples < b.samples; });
   if (points.size() == 1) {
     // One point: cost in proportion to the samples (the line through it and the origin).

@@ -56,10 +56,10 @@ class MeasuredComputeProfile final : public ComputeProfile {
   std::string origin_;
 };
 
-// The cost at `samples` (> 0) read from points of one piece at one (tp, sequence parallel):
+// The cost at `samples` (>= 0) read from points of one piece at one (tp, sequence parallel):
 // linear between neighbouring points, along the last two points beyond the largest and the first
-// two below the smallest, never below zero; one point alone scales in proportion to samples.
-// Byte counts are rounded to whole bytes.
+// two below the smallest, never below zero; one point alone scales in proportion to samples; zero
+// samples cost nothing. Byte counts are rounded to whole bytes.
 PieceCost interpolate_piece_cost(std::vector<ComputeMeasurement> points, double samples);
 
 // Throws UserError naming the field and both values when the profile was measured for another

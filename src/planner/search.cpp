@@ -655,11 +655,44 @@ ParallelPlan build_plan(const CostInputs& inputs, const Shape& shape, const Conf
   return plan;
 }
 
-double lower_bound_per_sample(const Shape& shape, const Configuration& config, int layers) {
-  double fastest = kInfinity;
-  for (const Option& o : shape.options) fastest = std::min(fastest, o.time_s);
-  const int per_stage = (layers + config.pipeline - 1) / config.pipeline;
-  return double(config.micro_batches + config.pipeline - 1) * double(per_stage) * fastest / double(config.batch);
+// A lower bound on the objective per sample: the stage holding the most layers (at least
+// ceil(L/P)) has at least the weight of the linear relaxation of its knapsack (fractional layer
+// counts, transients and the embedding/head left out, one micro-batch in flight: each only
+// lowers it): c times the lower convex hull of the options' (memory, weight) at memory
+// budget / c. Infinite when even that cannot fit, so the configuration is skipped.
+double lower_bound_per_sample(const CostInputs& inputs, const Shape& shape, const Configuration& config, int layers) {
+  const int c = (layers + config.pipeline - 1) / config.pipeline;
+  const double m_eff = double(config.micro_batches + config.pipeline - 1);
+  std::vector<std::pair<double, double>> points;  // (memory, weight)
+  for (const Option& o : shape.options)
+    points.emplace_back(double(o.state_bytes) + double(o.kept_bytes), m_eff * o.time_s + o.extra_s);
+  std::sort(points.begin(), points.end());
+  // The lower hull, left to right, keeping only the falling part (more memory must buy less weight).
+  std::vector<std::pair<double, double>> hull;
+  for (const auto& p : points) {
+    if (!hull.empty() && p.second >= hull.back().second) continue;
+    while (hull.size() >= 2) {
+      const auto& a = hull[hull.size() - 2];
+      const auto& b = hull.back();
+      // b lies on or above the segment a -> p: drop it.
+      if ((b.second - a.second) * (p.first - a.first) >= (p.second - a.second) * (b.first - a.first))
+        hull.pop_back();
+      else
+        break;
+    }
+    hull.push_back(p);
+  }
+  const double per_layer = double(inputs.budget_bytes()) / double(c);
+  if (hull.empty() || per_layer < hull.front().first) return kInfinity;
+  double weight = hull.back().second;
+  for (size_t i = 0; i + 1 < hull.size(); ++i) {
+    if (per_layer < hull[i + 1].first) {
+      const double f = (per_layer - hull[i].first) / (hull[i + 1].first - hull[i].first);
+      weight = hull[i].second + f * (hull[i + 1].second - hull[i].second);
+      break;
+    }
+  }
+  return double(c) * weight / double(config.batch);
 }
 
 }  // namespace
@@ -728,7 +761,7 @@ SearchResult search_plan(const CostInputs& inputs, const SearchOptions& options)
   parallel_for(configs.size(), [&](size_t i) {
     const Configuration& c = configs[i];
     shapes[i] = build_shape(inputs, options, world, c.pipeline, c.batch, c.micro_batches, costed[i]);
-    configs[i].lower_bound = shapes[i].options.empty() ? kInfinity : lower_bound_per_sample(shapes[i], c, L);
+    configs[i].lower_bound = shapes[i].options.empty() ? kInfinity : lower_bound_per_sample(inputs, shapes[i], c, L);
   });
   for (int64_t n : costed) result.strategies += n;
   result.configurations = int64_t(configs.size());

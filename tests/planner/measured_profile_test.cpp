@@ -62,6 +62,8 @@ TEST(MeasuredProfile, ExtrapolatesAlongTheOuterSegments) {
   const PieceCost at_half = interpolate_piece_cost(bent_points(), 0.5);
   EXPECT_DOUBLE_EQ(at_half.forward_s, 0.5);
   EXPECT_EQ(at_half.kept_bytes, 50);  // 100 - 101 / 2 = 49.5
+  // No samples, no work (not the line's intercept).
+  EXPECT_EQ(interpolate_piece_cost(bent_points(), 0.0), PieceCost{});
 }
 
 TEST(MeasuredProfile, ExtrapolationNeverGoesBelowZero) {
