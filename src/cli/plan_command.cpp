@@ -69,7 +69,8 @@ void run_plan(const PlanFlags& flags) {
   const planner::SearchResult result = planner::search_plan(inputs, options);
   if (!result.found) {
     throw_user_error(
-        "no plan of {} on {} x {} {} fits in {} per device; the leanest plan needs about {} (use --memory-gb, "
+        "no plan of {} on {} x {} {} fits in {} per device; the least memory with which one fits is {} (use "
+        "--memory-gb, "
         "more devices, a smaller --batch or --seq)",
         inputs.model.name, inputs.cluster.nodes, inputs.cluster.devices_per_node, inputs.cluster.device_name,
         planner::format_bytes(double(inputs.budget_bytes())), planner::format_bytes(double(result.min_fitting_bytes)));

@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <thread>
 
 #include "comm/comm_profile.h"
 #include "core/error.h"
@@ -54,6 +55,11 @@ planner::CostInputs make_cost_inputs(const PlannerFlags& flags) {
     if (!inputs.model.runnable)
       throw_user_error("--profile: measured profiles are of models Loom runs; {}", inputs.model.not_runnable_reason);
     planner::check_measured_compute_matches(measured, inputs.model.to_model_config(), training.seq, flags.profile);
+    // On this machine more ranks than cores share them: with a profile measured with at most
+    // that many ranks at once, the cost model bounds the step by the cores' throughput.
+    const int cores = int(std::thread::hardware_concurrency());
+    if (local && cores > 0 && measured.concurrent_ranks <= cores && inputs.cluster.devices_per_node > cores)
+      inputs.cores = cores / std::max(1, measured.threads);
     inputs.compute = std::make_shared<planner::MeasuredComputeProfile>(std::move(measured), flags.profile);
     inputs.links = comm::read_comm_profile(flags.profile);
   } else {

@@ -177,6 +177,42 @@ void average_times_over_ranks(comm::Communicator& world, planner::MeasuredComput
   compute.optimizer_s_per_parameter = times.back() / ranks;
 }
 
+// The extra time of an all-reduce of `bytes` issued right after each rank computed for a few
+// milliseconds, over the same all-reduce back to back: what the runtime's blocking collectives
+// between compute phases pay because the ranks arrive apart. Median of the ranks' means.
+double measure_collective_overhead(comm::Communicator& world, size_t bytes, int repeats) {
+  std::vector<float> data(bytes / sizeof(float), 1.0f);
+  std::vector<float> work(size_t{1} << 20, 1.0f);
+  auto busy = [&work] {  // about as long as a block's forward here: a few passes over 4 MiB
+    for (int pass = 0; pass < 24; ++pass)
+      for (float& x : work) x = x * 0.999f + 0.001f;
+  };
+  auto timed_all_reduce = [&] {
+    const auto start = std::chrono::steady_clock::now();
+    comm::all_reduce(world, data.data(), data.size(), DType::f32);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  world.barrier();
+  timed_all_reduce();
+  std::vector<double> alone, after;
+  for (int i = 0; i < repeats; ++i) {
+    world.barrier();
+    alone.push_back(timed_all_reduce());
+  }
+  for (int i = 0; i < repeats; ++i) {
+    world.barrier();
+    busy();
+    after.push_back(timed_all_reduce());
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  double overhead = std::max(0.0, median(after) - median(alone));
+  comm::all_reduce(world, &overhead, 1, DType::f64);
+  return overhead / double(world.size());
+}
+
 // Measures the compute section on every rank at once; the result is meaningful on rank 0.
 planner::MeasuredCompute measure_compute_section(comm::Communicator& world, const ComputeTarget& target,
                                                  const ProfileFlags& flags, const std::string& where) {
@@ -205,6 +241,14 @@ planner::MeasuredCompute measure_compute_section(comm::Communicator& world, cons
   if (ranks > 1) average_times_over_ranks(world, compute);
   const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   compute.concurrent_ranks = ranks;
+  if (ranks > 1) {
+    // An activation of a few micro-batch samples, as TP and resharding move them.
+    const size_t bytes = size_t(4 * target.seq * model.hidden) * sizeof(float);
+    compute.collective_overhead_s = measure_collective_overhead(world, bytes, 20);
+    if (leader)
+      fmt::print("  collective after compute: {:.3f} ms above the same all-reduce back to back ({} bytes)\n",
+                 compute.collective_overhead_s * 1e3, bytes);
+  }
   compute.source = fmt::format("{}, model {} at seq {}, {} rank{} at once, {} thread{} each", where, model.name,
                                target.seq, ranks, ranks == 1 ? "" : "s", threads, threads == 1 ? "" : "s");
   if (leader)

@@ -44,6 +44,9 @@ class ComputeProfile {
   virtual PieceCost head(double samples, int vocab_tp) const = 0;
   // One optimizer update (clipping and AdamW) of `parameters` elements held on one rank.
   virtual double optimizer_s(double parameters) const = 0;
+  // What each blocking collective between compute phases (TP, vocabulary parallel, resharding)
+  // costs above the link model: ranks arriving apart. 0 unless measured.
+  virtual double collective_overhead_s() const { return 0.0; }
   // Where the numbers come from, for --explain.
   virtual std::string source() const = 0;
 };

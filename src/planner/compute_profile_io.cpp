@@ -29,8 +29,16 @@ constexpr double kLargestCount = 1000000.0;
 const char* const kBlockFields[] = {"samples",    "tp",         "sequence_parallel",    "forward_s",
                                     "backward_s", "kept_bytes", "recompute_kept_bytes", "transient_bytes"};
 const char* const kVocabFields[] = {"samples", "vocab_tp", "forward_s", "backward_s", "kept_bytes", "transient_bytes"};
-const char* const kSectionFields[] = {
-    "source", "model", "seq", "threads", "concurrent_ranks", "block", "embedding", "head", "optimizer_s_per_parameter"};
+const char* const kSectionFields[] = {"source",
+                                      "model",
+                                      "seq",
+                                      "threads",
+                                      "concurrent_ranks",
+                                      "block",
+                                      "embedding",
+                                      "head",
+                                      "optimizer_s_per_parameter",
+                                      "collective_overhead_s"};
 
 template <size_t N>
 void reject_unknown_fields(const nlohmann::json& object, const std::string& path, const char* const (&known)[N],
@@ -237,6 +245,9 @@ MeasuredCompute measured_compute_from_json(const nlohmann::json& document, const
   compute.head = parse_entries(section, "head", false, where);
   compute.optimizer_s_per_parameter =
       number_field(section, "compute", "optimizer_s_per_parameter", "seconds per parameter", where);
+  if (section.contains("collective_overhead_s"))
+    compute.collective_overhead_s =
+        number_field(section, "compute", "collective_overhead_s", "seconds per collective", where);
   validate_measured_compute(compute, where);
   return compute;
 }
@@ -254,6 +265,9 @@ void validate_measured_compute(const MeasuredCompute& compute, const std::string
   validate_entries(compute, compute.block, "block", true, where);
   validate_entries(compute, compute.embedding, "embedding", false, where);
   validate_entries(compute, compute.head, "head", false, where);
+  if (!std::isfinite(compute.collective_overhead_s) || compute.collective_overhead_s < 0.0)
+    throw_user_error("{} compute.collective_overhead_s={} must be >= 0 and finite (seconds per collective)", where,
+                     compute.collective_overhead_s);
   if (!std::isfinite(compute.optimizer_s_per_parameter) || compute.optimizer_s_per_parameter <= 0.0)
     throw_user_error("{} compute.optimizer_s_per_parameter={} must be > 0 and finite (seconds per parameter)", where,
                      compute.optimizer_s_per_parameter);
@@ -268,7 +282,8 @@ nlohmann::json measured_compute_to_json(const MeasuredCompute& compute) {
           {"block", entries_to_json(compute.block, true)},
           {"embedding", entries_to_json(compute.embedding, false)},
           {"head", entries_to_json(compute.head, false)},
-          {"optimizer_s_per_parameter", compute.optimizer_s_per_parameter}};
+          {"optimizer_s_per_parameter", compute.optimizer_s_per_parameter},
+          {"collective_overhead_s", compute.collective_overhead_s}};
 }
 
 MeasuredCompute read_measured_compute(const std::string& path) {

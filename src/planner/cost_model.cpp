@@ -125,8 +125,11 @@ void add_data_parallel(const CostInputs& inputs, const StageContext& stage, cons
   cost.update_s = inputs.compute->optimizer_s(sharding >= 1 ? parameters / double(d) : parameters);
   if (sharding == 1 || sharding == 2) cost.update_s += all_gather_s(inputs, dp, param_bytes);
   add_state(inputs, parameters, sharding, std::max(1, d), cost);
-  if (sharding >= 3) cost.transient_bytes += int64_t(2.0 * param_bytes);  // in use + prefetched
-  if (sharding >= 2) cost.transient_bytes += int64_t(grad_bytes);         // before its reduce-scatter
+  // ZeRO-3: the gathered parameters of the unit in use and of the next, prefetched. ZeRO-2/3:
+  // full gradients waiting for their reduce-scatter on the progress thread (this unit's and the
+  // one before it) and the reduced piece.
+  if (sharding >= 3) cost.transient_bytes += int64_t(2.0 * param_bytes);
+  if (sharding >= 2 && d > 1) cost.transient_bytes += int64_t(2.0 * grad_bytes + grad_bytes / double(d));
 }
 
 double activation_bytes(const CostInputs& inputs, double samples) {
@@ -147,9 +150,10 @@ LayerCost layer_cost(const CostInputs& inputs, const StageContext& stage, const 
   double tp_forward = 0.0;
   if (t > 1) {
     const double bytes = activation_bytes(inputs, samples);
-    tp_forward = strategy.sequence_parallel
-                     ? 2.0 * (all_gather_s(inputs, groups.tp, bytes) + reduce_scatter_s(inputs, groups.tp, bytes))
-                     : 2.0 * all_reduce_s(inputs, groups.tp, bytes);
+    const double overhead = inputs.compute->collective_overhead_s();
+    tp_forward = strategy.sequence_parallel ? 2.0 * (all_gather_s(inputs, groups.tp, bytes) +
+                                                     reduce_scatter_s(inputs, groups.tp, bytes) + 2.0 * overhead)
+                                            : 2.0 * (all_reduce_s(inputs, groups.tp, bytes) + overhead);
   }
   // The backward mirrors the forward's collectives; a replayed forward runs them again.
   const double tp_backward = tp_forward * (strategy.recompute ? 2.0 : 1.0);
@@ -181,7 +185,9 @@ LayerCost embedding_cost(const CostInputs& inputs, const StageContext& stage, co
   const PieceCost piece = inputs.compute->embedding(samples, v);
   LayerCost cost;
   // Vocabulary-parallel lookup: each rank's rows, summed over the group.
-  const double tp = v > 1 ? all_reduce_s(inputs, groups.tp, activation_bytes(inputs, samples)) : 0.0;
+  const double tp = v > 1 ? all_reduce_s(inputs, groups.tp, activation_bytes(inputs, samples)) +
+                                inputs.compute->collective_overhead_s()
+                          : 0.0;
   cost.forward_s = piece.forward_s + tp;
   cost.backward_s = piece.backward_s;
   cost.tp_comm_s = tp;
@@ -207,8 +213,9 @@ LayerCost head_cost(const CostInputs& inputs, const StageContext& stage, const V
     // Vocabulary-parallel cross-entropy: the max, the sum of exponentials and the target logit
     // (one float per token each); the backward sums the input gradient over the group.
     const double token_floats = samples * double(inputs.training.seq) * 4.0;
-    tp_forward = 3.0 * all_reduce_s(inputs, groups.tp, token_floats);
-    tp_backward = all_reduce_s(inputs, groups.tp, activation_bytes(inputs, samples));
+    const double overhead = inputs.compute->collective_overhead_s();
+    tp_forward = 3.0 * (all_reduce_s(inputs, groups.tp, token_floats) + overhead);
+    tp_backward = all_reduce_s(inputs, groups.tp, activation_bytes(inputs, samples)) + overhead;
   }
   cost.forward_s = piece.forward_s + tp_forward;
   cost.backward_s = piece.backward_s + tp_backward;
@@ -222,6 +229,18 @@ LayerCost head_cost(const CostInputs& inputs, const StageContext& stage, const V
   return cost;
 }
 
+namespace {
+bool same_layout(const LayerStrategy& a, const LayerStrategy& b) {
+  return a.tp == b.tp && a.tp_consecutive == b.tp_consecutive && a.sequence_parallel == b.sequence_parallel;
+}
+}  // namespace
+
+double reshard_kept_bytes(const CostInputs& inputs, const StageContext& stage, const LayerStrategy& from,
+                          const LayerStrategy& to) {
+  if (same_layout(from, to) || stage.ranks.size() <= 1) return 0.0;
+  return activation_bytes(inputs, stage.micro_batch_samples * double(to.tp) / double(stage.ranks.size()));
+}
+
 double reshard_s(const CostInputs& inputs, const StageContext& stage, const LayerStrategy& from,
                  const LayerStrategy& to) {
   if (from.tp == to.tp && from.tp_consecutive == to.tp_consecutive && from.sequence_parallel == to.sequence_parallel)
@@ -232,7 +251,7 @@ double reshard_s(const CostInputs& inputs, const StageContext& stage, const Laye
   // (for the gradient) backward.
   const comm::GroupShape shape = group_shape(stage.ranks, inputs.cluster.devices_per_node);
   const double bytes = activation_bytes(inputs, stage.micro_batch_samples * double(to.tp) / double(n));
-  return 2.0 * comm::all_to_all_time_s(shape, size_t(bytes), inputs.links);
+  return 2.0 * (comm::all_to_all_time_s(shape, size_t(bytes), inputs.links) + inputs.compute->collective_overhead_s());
 }
 
 double pipeline_transfer_s(const CostInputs& inputs, const StagePlan& from, const StagePlan& to,
@@ -280,13 +299,16 @@ Prediction evaluate_plan(const CostInputs& inputs, const ParallelPlan& plan) {
     b.ranks = int(stage_plan.ranks.size());
     b.in_flight = plan.schedule == parallel::PipelineSchedule::gpipe ? m : std::min(m, stages - s);
     std::vector<LayerCost> pieces;
+    double reshard_kept = 0.0;
     if (s == 0) pieces.push_back(embedding_cost(inputs, stage, plan.embedding));
     for (int l = stage_plan.first_layer; l < stage_plan.last_layer; ++l) {
       const LayerStrategy& strategy = plan.layers[size_t(l)];
       pieces.push_back(layer_cost(inputs, stage, strategy));
       if (strategy.recompute) recomputed += 1.0;
-      if (l > stage_plan.first_layer)
+      if (l > stage_plan.first_layer) {
         b.reshard_ms += 1e3 * reshard_s(inputs, stage, plan.layers[size_t(l - 1)], strategy);
+        reshard_kept += reshard_kept_bytes(inputs, stage, plan.layers[size_t(l - 1)], strategy);
+      }
     }
     if (s == stages - 1) {
       // A tied model's head on its own stage holds a copy of the table; on one stage it uses the
@@ -323,7 +345,7 @@ Prediction evaluate_plan(const CostInputs& inputs, const ParallelPlan& plan) {
     // Activations received from the previous stage and sent to the next, per micro-batch in flight.
     const double boundary = activation_bytes(inputs, micro_batch_samples / double(b.ranks));
     const int64_t buffers = int64_t(boundary) * ((s > 0 ? 1 : 0) + (s + 1 < stages ? 1 : 0));
-    b.activation_bytes = (b.activation_bytes + buffers) * b.in_flight;
+    b.activation_bytes = (b.activation_bytes + buffers + int64_t(reshard_kept)) * b.in_flight;
     b.forward_ms = 1e3 * (f + 0.5 * b.reshard_ms / 1e3);
     b.backward_ms = 1e3 * (bw + 0.5 * b.reshard_ms / 1e3);
     b.grad_exposed_ms = 1e3 * grad_exposed;
@@ -351,6 +373,19 @@ Prediction evaluate_plan(const CostInputs& inputs, const ParallelPlan& plan) {
     prediction.bubble_fraction = std::max(prediction.bubble_fraction, timeline.bubble_fraction[size_t(s)]);
     prediction.peak_mem_bytes = std::max(prediction.peak_mem_bytes, b.peak_bytes);
   }
+  if (inputs.cores > 0) {
+    // Ranks beyond the cores share them all the time (a rank waiting for a message polls for it),
+    // so every rank runs at cores / ranks of a core: the whole step stretches by ranks / cores.
+    std::map<int, int> ranks_on_node;
+    const int dpn = std::max(1, inputs.cluster.devices_per_node);
+    for (const StagePlan& stage : plan.stages)
+      for (int rank : stage.ranks) ++ranks_on_node[rank / dpn];
+    int most = 0;
+    for (const auto& [node, count] : ranks_on_node) most = std::max(most, count);
+    const double share = std::max(1.0, double(most) / double(inputs.cores));
+    prediction.cpu_bound_ms = 1e3 * step_s * share;
+    step_s *= share;
+  }
   prediction.step_ms = 1e3 * step_s;
   const double batch = double(plan.global_batch);
   prediction.samples_per_s = step_s > 0.0 ? batch / step_s : 0.0;
@@ -368,6 +403,8 @@ Prediction evaluate_plan(const CostInputs& inputs, const ParallelPlan& plan) {
                          critical->grad_exposed_ms;
   if (!prediction.fits) {
     prediction.limit = "memory";
+  } else if (prediction.cpu_bound_ms >= prediction.step_ms) {
+    prediction.limit = "cores (more ranks than cores)";
   } else if (prediction.bubble_fraction > 0.25 && critical->bubble_ms >= comm_ms) {
     prediction.limit = "pipeline bubble";
   } else if (comm_ms > 0.3 * prediction.step_ms) {

@@ -46,6 +46,11 @@ struct CostInputs {
   comm::TransportAbilities transport;  // what `auto` may pick besides point-to-point algorithms
   std::shared_ptr<const ComputeProfile> compute;
   int64_t memory_budget_bytes = 0;  // per device; 0: the cluster's device memory
+  // More ranks than cores on a node (this machine under mpirun --oversubscribe): the node cannot
+  // compute more than `cores` ranks' work at once, so a step takes at least the ranks' compute
+  // summed over the node / cores. 0: every device computes on its own. The compute profile must
+  // then be measured with at most `cores` ranks at once (each on a core of its own).
+  int cores = 0;
 
   int64_t budget_bytes() const { return memory_budget_bytes > 0 ? memory_budget_bytes : cluster.device_memory_bytes; }
 };
@@ -99,6 +104,10 @@ LayerCost head_cost(const CostInputs& inputs, const StageContext& stage, const p
 // forward plus backward.
 double reshard_s(const CostInputs& inputs, const StageContext& stage, const parallel::LayerStrategy& from,
                  const parallel::LayerStrategy& to);
+// The activations a reshard into `to` keeps for the backward, per micro-batch in flight (0 when
+// the layouts are equal): the next layer's input in its own layout.
+double reshard_kept_bytes(const CostInputs& inputs, const StageContext& stage, const parallel::LayerStrategy& from,
+                          const parallel::LayerStrategy& to);
 // Sending one micro-batch's activations from a stage to the next (and its gradient back: each way).
 double pipeline_transfer_s(const CostInputs& inputs, const parallel::StagePlan& from, const parallel::StagePlan& to,
                            double micro_batch_samples);
@@ -138,7 +147,8 @@ struct Prediction {
   int64_t peak_mem_bytes = 0;  // the largest stage's
   int64_t budget_bytes = 0;
   bool fits = true;
-  std::string limit;  // what bounds the step: "compute", "pipeline bubble", "communication", "memory"
+  double cpu_bound_ms = 0.0;  // with `cores`: the ranks' compute over the node's cores (0 otherwise)
+  std::string limit;          // what bounds the step: "compute", "pipeline bubble", "communication", "memory", "cores"
 };
 
 // Evaluates a plan that validate_plan accepted for this model. The model's runtime config is

@@ -34,6 +34,9 @@ struct MeasuredCompute {
   int concurrent_ranks = 1;  // ranks measuring at once on this machine (their contention is in the times)
   std::vector<ComputeMeasurement> block, embedding, head;
   double optimizer_s_per_parameter = 0.0;  // clipping and AdamW, per parameter a rank updates
+  // What a blocking collective issued right after compute costs above the same collective run
+  // back to back (the ranks arrive apart: scheduling noise, caches); 0 when not measured.
+  double collective_overhead_s = 0.0;
 };
 
 class MeasuredComputeProfile final : public ComputeProfile {
@@ -47,6 +50,7 @@ class MeasuredComputeProfile final : public ComputeProfile {
   PieceCost embedding(double samples, int vocab_tp) const override;
   PieceCost head(double samples, int vocab_tp) const override;
   double optimizer_s(double parameters) const override;
+  double collective_overhead_s() const override { return compute_.collective_overhead_s; }
   std::string source() const override;
 
   const MeasuredCompute& measured() const { return compute_; }

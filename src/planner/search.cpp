@@ -56,7 +56,8 @@ struct Shape {
   int stage_size = 1;
   double micro_batch_samples = 1.0;
   std::vector<Option> options;
-  std::vector<std::vector<double>> reshard;  // [from layout][to layout], per micro-batch
+  std::vector<std::vector<double>> reshard;       // [from layout][to layout], per micro-batch
+  std::vector<std::vector<double>> reshard_kept;  // bytes kept per micro-batch in flight
   std::vector<VocabOption> embeddings, heads;
 };
 
@@ -147,8 +148,13 @@ Shape build_shape(const CostInputs& inputs, const SearchOptions& options, int wo
   }
   drop_dominated(shape.options);
   shape.reshard.assign(layouts.size(), std::vector<double>(layouts.size(), 0.0));
-  for (size_t a = 0; a < layouts.size(); ++a)
-    for (size_t b = 0; b < layouts.size(); ++b) shape.reshard[a][b] = reshard_s(inputs, stage, layouts[a], layouts[b]);
+  shape.reshard_kept = shape.reshard;
+  for (size_t a = 0; a < layouts.size(); ++a) {
+    for (size_t b = 0; b < layouts.size(); ++b) {
+      shape.reshard[a][b] = reshard_s(inputs, stage, layouts[a], layouts[b]);
+      shape.reshard_kept[a][b] = reshard_kept_bytes(inputs, stage, layouts[a], layouts[b]);
+    }
+  }
 
   // The embedding and the head: vocabulary TP inside the stage, any sharding.
   const StageContext last = stage_context(pipeline - 1, n, shape.micro_batch_samples, micro_batches);
@@ -225,6 +231,7 @@ struct Knapsack {
   std::vector<std::vector<std::vector<Point>>> frontier;  // [c][layout]
   double budget = 0.0;
   double m_eff = 1.0;
+  int in_flight = 1;
   int layouts = 0;
   // Pruning that keeps the optimum: a way to fill c layers whose weight, plus the least weight
   // the layers still to come must add, exceeds a weight some plan achieves cannot be part of a
@@ -240,6 +247,7 @@ Knapsack make_knapsack(const Shape& shape, int in_flight, double budget, double 
   Knapsack k;
   k.budget = budget;
   k.m_eff = m_eff;
+  k.in_flight = in_flight;
   for (const Option& o : shape.options) {
     k.transients.push_back(o.transient_bytes);
     k.layouts = std::max(k.layouts, o.layout + 1);
@@ -281,10 +289,12 @@ bool extend(Knapsack& k, const Shape& shape, int c) {
       for (int from = 0; from < k.layouts; ++from) {
         runs.push_back(entry.size());
         const double reshard = k.m_eff * shape.reshard[size_t(from)][size_t(to)];
+        const double reshard_memory = double(k.in_flight) * shape.reshard_kept[size_t(from)][size_t(to)];
         const auto& list = previous[size_t(from)];
         for (size_t i = 0; i < list.size(); ++i) {
           Point p = list[i];
           p.weight += reshard;
+          p.memory += reshard_memory;
           p.parent = int(i);
           p.parent_layout = from;
           entry.push_back(p);
@@ -775,7 +785,9 @@ SearchResult search_plan(const CostInputs& inputs, const SearchOptions& options)
   std::vector<Solved> solved(configs.size());
   std::vector<bool> done(configs.size(), false);
   double best_per_sample = kInfinity;
-  const size_t wave = size_t(threads) * 2;
+  // A fixed wave, not one per thread: which configurations are solved (and so the runner-ups)
+  // must not depend on the thread count either.
+  const size_t wave = 16;
   for (size_t begin = 0; begin < order.size(); begin += wave) {
     std::vector<size_t> batch;
     for (size_t k = begin; k < std::min(order.size(), begin + wave); ++k) {
@@ -815,6 +827,16 @@ SearchResult search_plan(const CostInputs& inputs, const SearchOptions& options)
     Candidate candidate;
     candidate.plan = build_plan(inputs, shapes[i], configs[i], solved[i]);
     candidate.prediction = evaluate_plan(inputs, candidate.plan);
+    if (configs[i].pipeline > 1) {
+      // GPipe holds more activations but can hide transfers 1F1B waits for: the cost model decides.
+      parallel::ParallelPlan gpipe = candidate.plan;
+      gpipe.schedule = parallel::PipelineSchedule::gpipe;
+      const Prediction p = evaluate_plan(inputs, gpipe);
+      if (p.fits && p.step_ms < candidate.prediction.step_ms) {
+        candidate.plan = gpipe;
+        candidate.prediction = p;
+      }
+    }
     candidate.summary = summarize_plan(candidate.plan);
     evaluated.push_back(std::move(candidate));
     if (int(evaluated.size()) > options.runner_ups + 2) break;
@@ -828,33 +850,29 @@ SearchResult search_plan(const CostInputs& inputs, const SearchOptions& options)
     for (size_t k = 1; k < evaluated.size() && int(k) <= options.runner_ups; ++k)
       result.runner_ups.push_back(evaluated[k]);
   } else {
-    // Nothing fits: the least memory a plan of the space needs, with every layer at its leanest
-    // strategy on an even split (a bound the user can act on).
-    int64_t least = std::numeric_limits<int64_t>::max();
-    for (size_t i = 0; i < configs.size(); ++i) {
-      const Shape& shape = shapes[i];
-      if (shape.options.empty()) continue;
-      const int P = configs[i].pipeline;
-      const int per_stage = (L + P - 1) / P;
-      const int in_flight = std::min(configs[i].micro_batches, P);
-      double lean = kInfinity;
-      double transient = kInfinity;
-      for (const Option& o : shape.options) {
-        lean = std::min(lean, double(o.state_bytes) + double(in_flight) * double(o.kept_bytes));
-        transient = std::min(transient, double(o.transient_bytes));
+    // Nothing fits: the least per-device memory with which the search finds a plan, by bisection
+    // over the budget (each probe a search; they end fast when nothing fits).
+    if (options.find_min_memory) {
+      SearchOptions probe = options;
+      probe.find_min_memory = false;
+      probe.runner_ups = 0;
+      CostInputs trial = inputs;
+      auto fits = [&](int64_t budget) {
+        trial.memory_budget_bytes = budget;
+        return search_plan(trial, probe).found;
+      };
+      int64_t low = inputs.budget_bytes();  // does not fit
+      int64_t high = std::max<int64_t>(low, 1) * 2;
+      while (high < (int64_t{1} << 62) && !fits(high)) {
+        low = high;
+        high *= 2;
       }
-      double vocab = kInfinity;
-      for (const VocabOption& v : shape.embeddings)
-        vocab = std::min(vocab,
-                         double(v.state_bytes) + double(in_flight) * double(v.kept_bytes) + double(v.transient_bytes));
-      double head = kInfinity;
-      for (const VocabOption& v : shape.heads)
-        head = std::min(head,
-                        double(v.state_bytes) + double(in_flight) * double(v.kept_bytes) + double(v.transient_bytes));
-      const double need = double(per_stage) * lean + transient + (P == 1 ? vocab + head : std::max(vocab, head));
-      least = std::min<int64_t>(least, int64_t(need));
+      for (int step = 0; step < 64 && high - low > 1; ++step) {
+        const int64_t middle = low + (high - low) / 2;
+        (fits(middle) ? high : low) = middle;
+      }
+      result.min_fitting_bytes = high;
     }
-    result.min_fitting_bytes = least == std::numeric_limits<int64_t>::max() ? 0 : least;
   }
   result.search_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return result;

@@ -1,6 +1,7 @@
 // The plan search: the fastest plan for a model on a cluster under a memory budget, over
 // Galvatron's space and more: the pipeline degree, the micro-batch count, the schedule, the
-// stage partition (unequal, balanced for time under each stage's memory), and per layer the TP
+// stage partition (unequal, balanced for time under each stage's memory), 1F1B or GPipe (chosen
+// by the cost model for the best configurations), and per layer the TP
 // degree (consecutive or strided ranks), the sharding stage 0-3 (OSDP's per-layer choice),
 // sequence parallelism and recompute; the vocabulary-TP degree and sharding of the embedding and
 // the head.
@@ -39,6 +40,8 @@ struct SearchOptions {
   bool sequence_parallel = true;
   int max_sharding = 3;
   int runner_ups = 3;
+  // When nothing fits, bisect the budget for the least memory that fits (min_fitting_bytes).
+  bool find_min_memory = true;
 };
 
 struct Candidate {
@@ -55,7 +58,8 @@ struct SearchResult {
   int64_t configurations = 0;  // (batch, P, m) examined
   int64_t pruned = 0;          // of them, skipped by the bound
   int64_t strategies = 0;      // per-layer strategies costed
-  // When no plan fits: the smallest per-device memory with which some plan of the space fits.
+  // When no plan fits: the smallest per-device memory (to the byte) with which the search finds a
+  // plan.
   int64_t min_fitting_bytes = 0;
 };
 
