@@ -301,7 +301,8 @@ PieceCost AnalyticComputeProfile::block(double samples, int tp, bool sequence_pa
   const double mlp_gradients = (model_.gated_mlp ? 3.0 : 2.0) * e * b.ffn;
   const double gradients = tokens * (2.0 * e * b.h + std::max(attention_gradients, mlp_gradients));
   const double weight_gradient = e * b.h * std::max(b.qkv, b.mlp_in_matrices * b.ffn);
-  cost.transient_bytes = cost.kept_bytes + whole_bytes(gradients + weight_gradient);
+  cost.transient_bytes = whole_bytes(gradients + weight_gradient);
+  cost.recompute_transient_bytes = cost.kept_bytes + cost.transient_bytes;  // + the replayed forward
   return cost;
 }
 

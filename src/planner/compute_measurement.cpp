@@ -288,12 +288,9 @@ ComputeMeasurement block_point(const nn::ModelConfig& model, const BlockShard& s
   m.tp = tp;
   m.sequence_parallel = sequence_parallel;
   m.cost = measure_runs(run, options);
-  // One transient count serves the block recomputed or not (the cost model pairs it with
-  // kept_bytes or recompute_kept_bytes): the larger of the two, which for a recomputed block holds
-  // the replayed forward's activations.
   const auto [recompute_kept, recompute_transient] = measure_recomputed_bytes(run);
   m.cost.recompute_kept_bytes = recompute_kept;
-  m.cost.transient_bytes = std::max(m.cost.transient_bytes, recompute_transient);
+  m.cost.recompute_transient_bytes = recompute_transient;
   return m;
 }
 

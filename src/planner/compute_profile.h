@@ -25,8 +25,10 @@ struct PieceCost {
   int64_t kept_bytes = 0;
   int64_t recompute_kept_bytes = 0;
   // The most the piece holds above what it keeps while its forward or backward runs (temporaries,
-  // activation gradients, a recomputed forward's activations), freed when it ends.
+  // activation gradients), freed when it ends; and the same for a recomputed block above its
+  // recompute_kept_bytes (with the replayed forward's activations).
   int64_t transient_bytes = 0;
+  int64_t recompute_transient_bytes = 0;
 
   bool operator==(const PieceCost&) const = default;
 };

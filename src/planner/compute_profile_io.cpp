@@ -26,8 +26,15 @@ namespace {
 constexpr double kLargestWholeNumber = 9007199254740992.0;
 constexpr double kLargestCount = 1000000.0;
 
-const char* const kBlockFields[] = {"samples",    "tp",         "sequence_parallel",    "forward_s",
-                                    "backward_s", "kept_bytes", "recompute_kept_bytes", "transient_bytes"};
+const char* const kBlockFields[] = {"samples",
+                                    "tp",
+                                    "sequence_parallel",
+                                    "forward_s",
+                                    "backward_s",
+                                    "kept_bytes",
+                                    "recompute_kept_bytes",
+                                    "transient_bytes",
+                                    "recompute_transient_bytes"};
 const char* const kVocabFields[] = {"samples", "vocab_tp", "forward_s", "backward_s", "kept_bytes", "transient_bytes"};
 const char* const kSectionFields[] = {"source",
                                       "model",
@@ -119,6 +126,13 @@ std::vector<ComputeMeasurement> parse_entries(const nlohmann::json& section, con
     m.cost.recompute_kept_bytes = block ? static_cast<int64_t>(whole_field(item, path, "recompute_kept_bytes", 0,
                                                                            kLargestWholeNumber, "bytes", where))
                                         : m.cost.kept_bytes;  // never recomputed
+    // Files from before the field: one transient for both (the larger, as they were measured).
+    if (block) {
+      m.cost.recompute_transient_bytes = item.contains("recompute_transient_bytes")
+                                             ? static_cast<int64_t>(whole_field(item, path, "recompute_transient_bytes",
+                                                                                0, kLargestWholeNumber, "bytes", where))
+                                             : m.cost.transient_bytes;
+    }
     entries.push_back(m);
   }
   return entries;
@@ -174,6 +188,7 @@ void validate_entries(const MeasuredCompute& compute, const std::vector<ComputeM
     check_bytes(m.cost.kept_bytes, path + ".kept_bytes", where);
     check_bytes(m.cost.recompute_kept_bytes, path + ".recompute_kept_bytes", where);
     check_bytes(m.cost.transient_bytes, path + ".transient_bytes", where);
+    check_bytes(m.cost.recompute_transient_bytes, path + ".recompute_transient_bytes", where);
   }
 }
 
@@ -192,6 +207,7 @@ nlohmann::json entries_to_json(const std::vector<ComputeMeasurement>& entries, b
     entry["kept_bytes"] = m.cost.kept_bytes;
     if (block) entry["recompute_kept_bytes"] = m.cost.recompute_kept_bytes;
     entry["transient_bytes"] = m.cost.transient_bytes;
+    if (block) entry["recompute_transient_bytes"] = m.cost.recompute_transient_bytes;
     list.push_back(entry);
   }
   return list;

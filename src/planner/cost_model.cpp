@@ -161,7 +161,7 @@ LayerCost layer_cost(const CostInputs& inputs, const StageContext& stage, const 
   cost.backward_s = backward + tp_backward;
   cost.tp_comm_s = tp_forward + tp_backward;
   cost.kept_bytes = strategy.recompute ? piece.recompute_kept_bytes : piece.kept_bytes;
-  cost.transient_bytes = piece.transient_bytes;
+  cost.transient_bytes = strategy.recompute ? piece.recompute_transient_bytes : piece.transient_bytes;
   const double parameters = double(layer_parameter_count(inputs.model)) / double(t);
   add_data_parallel(inputs, stage, groups.dp, parameters, strategy.sharding, forward, backward, cost);
   return cost;

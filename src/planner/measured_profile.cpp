@@ -34,6 +34,8 @@ PieceCost cost_on_line(const ComputeMeasurement& a, const ComputeMeasurement& b,
   cost.kept_bytes = on_line_bytes(x0, a.cost.kept_bytes, x1, b.cost.kept_bytes, samples);
   cost.recompute_kept_bytes = on_line_bytes(x0, a.cost.recompute_kept_bytes, x1, b.cost.recompute_kept_bytes, samples);
   cost.transient_bytes = on_line_bytes(x0, a.cost.transient_bytes, x1, b.cost.transient_bytes, samples);
+  cost.recompute_transient_bytes =
+      on_line_bytes(x0, a.cost.recompute_transient_bytes, x1, b.cost.recompute_transient_bytes, samples);
   return cost;
 }
 

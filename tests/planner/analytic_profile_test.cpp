@@ -144,7 +144,8 @@ TEST(AnalyticProfile, KorthikantiActivationsForGpt3) {
   EXPECT_EQ(tp.recompute_kept_bytes, 50331648);
   EXPECT_EQ(sp.recompute_kept_bytes, 6291456);
   // The backward of a recomputed block holds its rerun activations and more.
-  EXPECT_GT(tp.transient_bytes, tp.kept_bytes);
+  EXPECT_GT(tp.recompute_transient_bytes, tp.kept_bytes);
+  EXPECT_EQ(tp.recompute_transient_bytes, tp.kept_bytes + tp.transient_bytes);
 }
 
 TEST(AnalyticProfile, Fp32DoublesTheSixteenBitTermsButNotTheMasks) {

@@ -88,7 +88,7 @@ TEST(MeasuredProfileFile, UnknownKeysAreRejected) {
             "concurrent_ranks, block, embedding, head, optimizer_s_per_parameter, collective_overhead_s)");
   EXPECT_EQ(parse_error([](auto& d) { d["compute"]["block"][1]["speed"] = 1; }),
             "[p.json] compute.block[1].\"speed\" is not a known field (valid: samples, tp, sequence_parallel, "
-            "forward_s, backward_s, kept_bytes, recompute_kept_bytes, transient_bytes)");
+            "forward_s, backward_s, kept_bytes, recompute_kept_bytes, transient_bytes, recompute_transient_bytes)");
   // Sequence parallelism is a block matter: the embedding's entries do not know it.
   EXPECT_NE(parse_error([](auto& d) {
               d["compute"]["embedding"][0]["sequence_parallel"] = false;
