@@ -24,6 +24,7 @@
 #include "comm/link_measurement.h"
 #include "comm/world.h"
 #include "core/error.h"
+#include "parallel/tensor_parallel.h"
 #include "planner/compute_measurement.h"
 #include "planner/compute_profile_io.h"
 #include "planner/model_spec.h"
@@ -223,6 +224,24 @@ planner::MeasuredCompute measure_compute_section(comm::Communicator& world, cons
   options.max_tp = flags.max_tp;
   options.max_samples = flags.max_micro_batch;
   if (ranks > 1) options.before_point = [&world] { world.barrier(); };  // ranks measure each point together
+  // TP degrees that fit in the job are timed with real TP groups of consecutive ranks: the block
+  // times then include the collectives as the runtime runs them between compute phases.
+  std::map<int, std::shared_ptr<comm::Communicator>> tp_groups;
+  std::map<std::pair<int, bool>, std::unique_ptr<parallel::TensorParallelComm>> tp_comms;
+  int tp_measured = 1;
+  for (int tp : planner::block_tp_degrees(model, flags.max_tp)) {
+    if (tp == 1 || tp > ranks || ranks % tp != 0) continue;
+    tp_groups[tp] = world.split(world.rank() / tp, world.rank() % tp, fmt::format("profile/tp{}", tp));
+    for (bool sp : {false, true})
+      tp_comms[{tp, sp}] = std::make_unique<parallel::TensorParallelComm>(*tp_groups[tp], sp);
+    tp_measured = tp;
+  }
+  if (tp_measured > 1) {
+    options.block_comm = [&tp_comms](int tp, bool sp) -> const nn::BlockComm* {
+      const auto it = tp_comms.find({tp, sp});
+      return it == tp_comms.end() ? nullptr : it->second.get();
+    };
+  }
   if (leader) options.on_point = print_point;
   const int threads = omp_get_max_threads();
   if (leader) {
@@ -238,6 +257,7 @@ planner::MeasuredCompute measure_compute_section(comm::Communicator& world, cons
   world.barrier();
   const auto start = std::chrono::steady_clock::now();
   planner::MeasuredCompute compute = planner::measure_compute(model, target.seq, options);
+  compute.tp_collectives_measured_up_to = tp_measured;
   if (ranks > 1) average_times_over_ranks(world, compute);
   const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   compute.concurrent_ranks = ranks;

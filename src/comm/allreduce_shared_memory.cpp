@@ -248,4 +248,8 @@ void all_reduce_shared_memory(Communicator& comm, void* data, size_t count, DTyp
   all_reduce_staged(comm, *staging, static_cast<char*>(data), count, dtype, op);
 }
 
+size_t shared_memory_staging_bytes() {
+  return SharedSegment::slice_bytes(kSlots * kSlotBytes);
+}
+
 }  // namespace loom::comm

@@ -19,4 +19,9 @@ namespace loom::comm {
 // calls; a wait beyond comm.timeout() fails the communicator, naming the ranks that did not arrive.
 void all_reduce_shared_memory(Communicator& comm, void* data, size_t count, DType dtype, ReduceOp op);
 
+// The bytes of shared memory one rank holds, from its first shared_memory all-reduce on a group
+// until the group ends: the staging slots and control words of its slice (counted as
+// communication memory).
+size_t shared_memory_staging_bytes();
+
 }  // namespace loom::comm

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/block.h"
 #include "nn/model_config.h"
 #include "planner/measured_profile.h"
 
@@ -28,6 +29,10 @@ struct ComputeMeasurementOptions {
   uint64_t seed = 1;
   // Called before each point (e.g. a barrier, so that ranks sharing the machine measure together).
   std::function<void()> before_point;
+  // The block's TP communication for a degree and sequence parallelism: a real group's (so the
+  // times include the collectives as the runtime runs them, ranks measuring in step), or null for
+  // the local stand-in that only allocates. With it, every point runs exactly `repeats` times.
+  std::function<const nn::BlockComm*(int tp, bool sequence_parallel)> block_comm;
   // Called with each measured point: piece is "block", "embedding" or "head".
   std::function<void(const std::string& piece, const ComputeMeasurement&)> on_point;
 };

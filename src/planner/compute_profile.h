@@ -49,6 +49,9 @@ class ComputeProfile {
   // What each blocking collective between compute phases (TP, vocabulary parallel, resharding)
   // costs above the link model: ranks arriving apart. 0 unless measured.
   virtual double collective_overhead_s() const { return 0.0; }
+  // Whether block() at this TP degree already includes the block's TP collectives (measured with a
+  // real group), so the cost model must not add them again.
+  virtual bool block_includes_tp_collectives(int tp) const { return false; }
   // Where the numbers come from, for --explain.
   virtual std::string source() const = 0;
 };

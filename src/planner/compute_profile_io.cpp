@@ -45,7 +45,8 @@ const char* const kSectionFields[] = {"source",
                                       "embedding",
                                       "head",
                                       "optimizer_s_per_parameter",
-                                      "collective_overhead_s"};
+                                      "collective_overhead_s",
+                                      "tp_collectives_measured_up_to"};
 
 template <size_t N>
 void reject_unknown_fields(const nlohmann::json& object, const std::string& path, const char* const (&known)[N],
@@ -261,6 +262,9 @@ MeasuredCompute measured_compute_from_json(const nlohmann::json& document, const
   compute.head = parse_entries(section, "head", false, where);
   compute.optimizer_s_per_parameter =
       number_field(section, "compute", "optimizer_s_per_parameter", "seconds per parameter", where);
+  if (section.contains("tp_collectives_measured_up_to"))
+    compute.tp_collectives_measured_up_to = static_cast<int>(
+        whole_field(section, "compute", "tp_collectives_measured_up_to", 1, kLargestCount, "a TP degree", where));
   if (section.contains("collective_overhead_s"))
     compute.collective_overhead_s =
         number_field(section, "compute", "collective_overhead_s", "seconds per collective", where);
@@ -299,7 +303,8 @@ nlohmann::json measured_compute_to_json(const MeasuredCompute& compute) {
           {"embedding", entries_to_json(compute.embedding, false)},
           {"head", entries_to_json(compute.head, false)},
           {"optimizer_s_per_parameter", compute.optimizer_s_per_parameter},
-          {"collective_overhead_s", compute.collective_overhead_s}};
+          {"collective_overhead_s", compute.collective_overhead_s},
+          {"tp_collectives_measured_up_to", compute.tp_collectives_measured_up_to}};
 }
 
 MeasuredCompute read_measured_compute(const std::string& path) {

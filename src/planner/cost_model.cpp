@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 
+#include "comm/allreduce_shared_memory.h"
 #include "core/error.h"
 #include "parallel/mesh.h"
 #include "parallel/schedule.h"
@@ -148,7 +150,7 @@ LayerCost layer_cost(const CostInputs& inputs, const StageContext& stage, const 
   const double forward = piece.forward_s;
   const double backward = (piece.backward_s + (strategy.recompute ? piece.forward_s : 0.0));
   double tp_forward = 0.0;
-  if (t > 1) {
+  if (t > 1 && !inputs.compute->block_includes_tp_collectives(t)) {
     const double bytes = activation_bytes(inputs, samples);
     const double overhead = inputs.compute->collective_overhead_s();
     tp_forward = strategy.sequence_parallel ? 2.0 * (all_gather_s(inputs, groups.tp, bytes) +
@@ -350,7 +352,25 @@ Prediction evaluate_plan(const CostInputs& inputs, const ParallelPlan& plan) {
     b.backward_ms = 1e3 * (bw + 0.5 * b.reshard_ms / 1e3);
     b.grad_exposed_ms = 1e3 * grad_exposed;
     b.update_ms = 1e3 * update;
-    b.peak_bytes = b.parameter_bytes + b.gradient_bytes + b.optimizer_bytes + b.activation_bytes + b.transient_bytes;
+    if (inputs.transport.shared_segments) {
+      // Every group a rank all-reduces on through shared memory keeps a staging slice: the world
+      // (loss, gradient norm), the TP group of each layout with tp > 1, the DP group of each
+      // layout whose gradients are all-reduced (sharding 0, 1), the tied table's pair.
+      std::set<std::tuple<int, bool, char>> groups;
+      auto add = [&](int tp, bool consecutive, int sharding) {
+        if (tp > 1) groups.insert({tp, consecutive || tp == b.ranks, 't'});
+        if (b.ranks / tp > 1 && sharding <= 1) groups.insert({tp, consecutive || tp == 1, 'd'});
+      };
+      for (int l = stage_plan.first_layer; l < stage_plan.last_layer; ++l)
+        add(plan.layers[size_t(l)].tp, plan.layers[size_t(l)].tp_consecutive, plan.layers[size_t(l)].sharding);
+      if (s == 0) add(plan.embedding.tp, plan.embedding.tp_consecutive, plan.embedding.sharding);
+      if (s == stages - 1) add(plan.head.tp, plan.head.tp_consecutive, plan.head.sharding);
+      const bool tied_pair = inputs.model.tie_embeddings && stages > 1 && (s == 0 || s == stages - 1);
+      b.communication_bytes =
+          int64_t(groups.size() + 1 + (tied_pair ? 1 : 0)) * int64_t(comm::shared_memory_staging_bytes());
+    }
+    b.peak_bytes = b.parameter_bytes + b.gradient_bytes + b.optimizer_bytes + b.activation_bytes + b.transient_bytes +
+                   b.communication_bytes;
     forward[size_t(s)] = b.forward_ms / 1e3;
     backward[size_t(s)] = b.backward_ms / 1e3;
     post[size_t(s)] = grad_exposed + update;

@@ -130,8 +130,9 @@ struct StageBreakdown {
   int64_t parameter_bytes = 0;
   int64_t gradient_bytes = 0;
   int64_t optimizer_bytes = 0;
-  int64_t activation_bytes = 0;  // kept activations of the micro-batches in flight + pipeline buffers
-  int64_t transient_bytes = 0;   // the largest piece's transient
+  int64_t activation_bytes = 0;     // kept activations of the micro-batches in flight + pipeline buffers
+  int64_t transient_bytes = 0;      // the largest piece's transient
+  int64_t communication_bytes = 0;  // shared-memory staging of the groups this stage all-reduces on
   int64_t peak_bytes = 0;
 };
 

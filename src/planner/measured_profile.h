@@ -37,6 +37,9 @@ struct MeasuredCompute {
   // What a blocking collective issued right after compute costs above the same collective run
   // back to back (the ranks arrive apart: scheduling noise, caches); 0 when not measured.
   double collective_overhead_s = 0.0;
+  // Blocks with TP degrees up to this were timed with real TP groups: their times include the TP
+  // collectives (1: none were).
+  int tp_collectives_measured_up_to = 1;
 };
 
 class MeasuredComputeProfile final : public ComputeProfile {
@@ -51,6 +54,7 @@ class MeasuredComputeProfile final : public ComputeProfile {
   PieceCost head(double samples, int vocab_tp) const override;
   double optimizer_s(double parameters) const override;
   double collective_overhead_s() const override { return compute_.collective_overhead_s; }
+  bool block_includes_tp_collectives(int tp) const override { return tp <= compute_.tp_collectives_measured_up_to; }
   std::string source() const override;
 
   const MeasuredCompute& measured() const { return compute_; }

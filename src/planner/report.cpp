@@ -42,13 +42,14 @@ std::string format_breakdown(const Prediction& p) {
                         format_ms(b.gather_exposed_ms), format_ms(b.reshard_ms), format_ms(b.bubble_ms),
                         format_ms(b.grad_exposed_ms), format_ms(b.update_ms), format_ms(b.end_ms));
   }
-  text += fmt::format("{:>5} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}\n", "stage", "params", "grads", "optimizer",
-                      "activations", "transient", "peak");
+  text += fmt::format("{:>5} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}\n", "stage", "params", "grads",
+                      "optimizer", "activations", "transient", "comm", "peak");
   for (size_t s = 0; s < p.stages.size(); ++s) {
     const StageBreakdown& b = p.stages[s];
-    text += fmt::format("{:>5} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}\n", s, format_bytes(double(b.parameter_bytes)),
-                        format_bytes(double(b.gradient_bytes)), format_bytes(double(b.optimizer_bytes)),
-                        format_bytes(double(b.activation_bytes)), format_bytes(double(b.transient_bytes)),
+    text += fmt::format("{:>5} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}\n", s,
+                        format_bytes(double(b.parameter_bytes)), format_bytes(double(b.gradient_bytes)),
+                        format_bytes(double(b.optimizer_bytes)), format_bytes(double(b.activation_bytes)),
+                        format_bytes(double(b.transient_bytes)), format_bytes(double(b.communication_bytes)),
                         format_bytes(double(b.peak_bytes)));
   }
   return text;
@@ -121,6 +122,7 @@ nlohmann::json prediction_json(const Prediction& p) {
                       {"optimizer_bytes", b.optimizer_bytes},
                       {"activation_bytes", b.activation_bytes},
                       {"transient_bytes", b.transient_bytes},
+                      {"communication_bytes", b.communication_bytes},
                       {"peak_bytes", b.peak_bytes}});
   }
   return {{"step_ms", p.step_ms},

@@ -85,7 +85,8 @@ TEST(MeasuredProfileFile, TheSmallDocumentParses) {
 TEST(MeasuredProfileFile, UnknownKeysAreRejected) {
   EXPECT_EQ(parse_error([](auto& d) { d["compute"]["frobnicate"] = 1; }),
             "[p.json] compute.\"frobnicate\" is not a known field (valid: source, model, seq, threads, "
-            "concurrent_ranks, block, embedding, head, optimizer_s_per_parameter, collective_overhead_s)");
+            "concurrent_ranks, block, embedding, head, optimizer_s_per_parameter, collective_overhead_s, "
+            "tp_collectives_measured_up_to)");
   EXPECT_EQ(parse_error([](auto& d) { d["compute"]["block"][1]["speed"] = 1; }),
             "[p.json] compute.block[1].\"speed\" is not a known field (valid: samples, tp, sequence_parallel, "
             "forward_s, backward_s, kept_bytes, recompute_kept_bytes, transient_bytes, recompute_transient_bytes)");
