@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/metrics_file.h"
 #include "cli/progress.h"
+#include "cli/training_model.h"
 #include "comm/collectives.h"
 #include "comm/world.h"
 #include "core/error.h"
@@ -104,7 +105,7 @@ void run_parallel_train(const CLI::App& command, TrainFlags& flags) {
     require_same(command, "--seed", flags.config.seed, config.seed);
     model = nn::parse_model_config(checkpoint.at("model_config"), flags.resume + "/checkpoint.json");
   } else {
-    model = nn::load_model_config(config.model);
+    model = load_training_model(config.model);
   }
   train::validate_train_config(config);
   const int threads = apply_thread_count(flags.threads);
@@ -294,7 +295,7 @@ void run_train(const CLI::App& command, TrainFlags& flags) {
     require_same(command, "--seq", flags.config.seq, stored.seq);
     require_same(command, "--seed", flags.config.seed, stored.seed);
   } else {
-    session = train::TrainSession::create(flags.config);
+    session = train::TrainSession::create(flags.config, load_training_model(flags.config.model));
   }
   MetricsFile metrics(flags.metrics);
   const train::TrainConfig& config = session->config();
@@ -377,7 +378,9 @@ void add_train_command(CLI::App& app) {
   CLI::App* command =
       app.add_subcommand("train", "Train a GPT or Llama model (one process, or under mpirun with a plan)");
   train::TrainConfig& c = flags->config;
-  command->add_option("--model", c.model, "Preset (tiny, llama-tiny, gpt-bench, gpt2-small) or model JSON file")
+  command
+      ->add_option("--model", c.model,
+                   "Preset (tiny, llama-tiny, gpt-bench, gpt2-small), model JSON, or Hugging Face config.json")
       ->capture_default_str();
   command->add_option("--data", c.data, "synthetic, a text file (byte tokens) or an llm.c .bin token file")
       ->capture_default_str();

@@ -50,7 +50,11 @@ TrainSession::TrainSession(const TrainConfig& config, const nn::ModelConfig& mod
 
 std::unique_ptr<TrainSession> TrainSession::create(const TrainConfig& config) {
   validate_train_config(config);
-  const nn::ModelConfig model_config = nn::load_model_config(config.model);
+  return create(config, nn::load_model_config(config.model));
+}
+
+std::unique_ptr<TrainSession> TrainSession::create(const TrainConfig& config, const nn::ModelConfig& model_config) {
+  validate_train_config(config);
   return std::unique_ptr<TrainSession>(new TrainSession(config, model_config));
 }
 
@@ -115,7 +119,8 @@ std::unique_ptr<TrainSession> TrainSession::resume(const std::string& directory,
   const nlohmann::json metadata = read_checkpoint_metadata(directory);
   TrainConfig config = train_config_from_json(metadata.at("train_config"));
   if (steps > 0) config.steps = steps;
-  const nn::ModelConfig model_config = nn::parse_model_config(metadata.at("model_config"), directory + "/checkpoint.json");
+  const nn::ModelConfig model_config =
+      nn::parse_model_config(metadata.at("model_config"), directory + "/checkpoint.json");
   std::unique_ptr<TrainSession> session(new TrainSession(config, model_config));
   std::vector<NamedTensor> tensors = checkpoint_tensors(*session->model_, *session->optimizer_);
   read_checkpoint_tensors(directory, tensors);
@@ -132,7 +137,8 @@ std::unique_ptr<TrainSession> TrainSession::resume(const std::string& directory,
 std::unique_ptr<nn::TransformerModel> TrainSession::load_model(const std::string& directory,
                                                                nlohmann::json* metadata_out) {
   const nlohmann::json metadata = read_checkpoint_metadata(directory);
-  const nn::ModelConfig model_config = nn::parse_model_config(metadata.at("model_config"), directory + "/checkpoint.json");
+  const nn::ModelConfig model_config =
+      nn::parse_model_config(metadata.at("model_config"), directory + "/checkpoint.json");
   auto model = std::make_unique<nn::TransformerModel>(model_config, 0);
   nn::AdamW optimizer(model->parameters(), nn::AdamWOptions{});  // moments are read and dropped
   std::vector<NamedTensor> tensors = checkpoint_tensors(*model, optimizer);

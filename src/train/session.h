@@ -18,14 +18,14 @@
 namespace loom::train {
 
 struct StepRecord {
-  int64_t step = 0;        // 1-based index of the step just taken
+  int64_t step = 0;  // 1-based index of the step just taken
   float loss = 0.0f;
   float lr = 0.0f;
   double grad_norm = 0.0;
   double step_ms = 0.0;
-  double forward_ms = 0.0;   // of step_ms: the forward,
-  double backward_ms = 0.0;  // the backward,
-  double optimizer_ms = 0.0; // clipping and the AdamW update
+  double forward_ms = 0.0;    // of step_ms: the forward,
+  double backward_ms = 0.0;   // the backward,
+  double optimizer_ms = 0.0;  // clipping and the AdamW update
   double tokens_per_s = 0.0;
   int64_t peak_mem_bytes = 0;  // process peak over all categories since the run started
 };
@@ -33,6 +33,8 @@ struct StepRecord {
 class TrainSession {
  public:
   static std::unique_ptr<TrainSession> create(const TrainConfig& config);
+  // With the model already read (the CLI reads Hugging Face config.json files through the planner).
+  static std::unique_ptr<TrainSession> create(const TrainConfig& config, const nn::ModelConfig& model_config);
   // Resume from a checkpoint directory; `steps` > 0 replaces the total step count (continue a
   // finished run further), otherwise the checkpoint's own total is kept.
   static std::unique_ptr<TrainSession> resume(const std::string& directory, int64_t steps = 0);
