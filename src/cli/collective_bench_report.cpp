@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 namespace loom::cli {
 
@@ -19,7 +20,19 @@ std::string size_label(size_t bytes) {
 }
 
 std::string column_name(const BenchRow& row) {
-  return comm::algorithm_name(row.algorithm);
+  return row.plan.empty() ? comm::algorithm_name(row.algorithm) : "plan:" + row.plan;
+}
+
+bool is_automatic(const BenchRow& row) {
+  return row.plan.empty() && row.algorithm == comm::AllReduceAlgorithm::automatic;
+}
+
+// The algorithm the cost model prices for this row; none for generated plans and gentree (their
+// cost depends on the plan: `loom collective sim` prices those).
+std::optional<comm::AllReduceAlgorithm> modelled_algorithm(const BenchRow& row) {
+  const comm::AllReduceAlgorithm algorithm = is_automatic(row) ? row.chosen : row.algorithm;
+  if (!row.plan.empty() || algorithm == comm::AllReduceAlgorithm::gentree) return std::nullopt;
+  return algorithm;
 }
 
 }  // namespace
@@ -40,7 +53,7 @@ void print_bench_report(const BenchReport& report) {
   }
   const auto mpi_time = [&](size_t bytes) {
     for (const BenchRow* row : by_size[bytes])
-      if (row->algorithm == comm::AllReduceAlgorithm::mpi) return row->time_us;
+      if (row->plan.empty() && row->algorithm == comm::AllReduceAlgorithm::mpi) return row->time_us;
     return 0.0;
   };
 
@@ -61,8 +74,7 @@ void print_bench_report(const BenchReport& report) {
     for (const BenchRow* row : rows) {
       std::string cell = fmt::format("{:.1f}", row->time_us);
       if (mpi_us > 0.0) cell += fmt::format(" ({:.2f}x)", mpi_us / row->time_us);
-      if (row->algorithm == comm::AllReduceAlgorithm::automatic)
-        cell = fmt::format("{}={}", comm::algorithm_name(row->chosen).substr(0, 4), cell);
+      if (is_automatic(*row)) cell = fmt::format("{}={}", comm::algorithm_name(row->chosen).substr(0, 4), cell);
       fmt::print(" {:>22}", cell);
     }
     fmt::print("\n");
@@ -74,7 +86,7 @@ void print_bench_report(const BenchReport& report) {
     const BenchRow* best = nullptr;
     const BenchRow* automatic = nullptr;
     for (const BenchRow* row : rows) {
-      if (row->algorithm == comm::AllReduceAlgorithm::automatic) {
+      if (is_automatic(*row)) {
         automatic = row;
       } else if (best == nullptr || row->time_us < best->time_us) {
         best = row;
@@ -82,8 +94,8 @@ void print_bench_report(const BenchReport& report) {
     }
     if (best == nullptr || automatic == nullptr) continue;
     fmt::print("{:>8}  best {:<20} {:>10.1f} us   auto ran {:<20} {:>10.1f} us   auto/best {:.2f}\n", size_label(bytes),
-               comm::algorithm_name(best->algorithm), best->time_us, comm::algorithm_name(automatic->chosen),
-               automatic->time_us, automatic->time_us / best->time_us);
+               column_name(*best), best->time_us, comm::algorithm_name(automatic->chosen), automatic->time_us,
+               automatic->time_us / best->time_us);
   }
 
   // the memory-traffic bound at the largest size
@@ -96,10 +108,10 @@ void print_bench_report(const BenchReport& report) {
     fmt::print("{:>22} {:>14} {:>12} {:>12} {:>10}\n", "algorithm", "traffic MiB", "bound us", "measured us",
                "fraction");
     for (const BenchRow* row : by_size.rbegin()->second) {
-      const comm::AllReduceAlgorithm algorithm =
-          row->algorithm == comm::AllReduceAlgorithm::automatic ? row->chosen : row->algorithm;
+      const std::optional<comm::AllReduceAlgorithm> algorithm = modelled_algorithm(*row);
+      if (!algorithm) continue;
       const double traffic =
-          comm::all_reduce_memory_traffic_bytes(algorithm, report.ranks, double(bytes), report.shared_buffers);
+          comm::all_reduce_memory_traffic_bytes(*algorithm, report.ranks, double(bytes), report.shared_buffers);
       const double bound_us = traffic / traffic_per_s * 1e6;
       fmt::print("{:>22} {:>14.1f} {:>12.1f} {:>12.1f} {:>10.2f}\n", column_name(*row), traffic / double(1 << 20),
                  bound_us, row->time_us, bound_us / row->time_us);
@@ -107,20 +119,20 @@ void print_bench_report(const BenchReport& report) {
   }
 
   for (const BenchRow& row : report.rows) {
-    nlohmann::json line = {{"algorithm", comm::algorithm_name(row.algorithm)},
+    nlohmann::json line = {{"algorithm", column_name(row)},
                            {"ranks", report.ranks},
+                           {"ranks_per_node", report.shape.ranks_per_node},
                            {"bytes", row.bytes},
                            {"time_us", row.time_us},
                            {"busbw_gbps", bus_bandwidth_gbps(row.bytes, row.time_us, report.ranks)}};
     const double mpi_us = mpi_time(row.bytes);
     if (mpi_us > 0.0) line["ratio_to_mpi"] = mpi_us / row.time_us;
-    if (row.algorithm == comm::AllReduceAlgorithm::automatic) line["chosen"] = comm::algorithm_name(row.chosen);
+    if (is_automatic(row)) line["chosen"] = comm::algorithm_name(row.chosen);
     if (report.shared_buffers) line["shared_buffers"] = true;
-    if (report.profile != nullptr && report.ranks > 1) {
-      const comm::AllReduceAlgorithm modelled =
-          row.algorithm == comm::AllReduceAlgorithm::automatic ? row.chosen : row.algorithm;
+    const std::optional<comm::AllReduceAlgorithm> modelled = modelled_algorithm(row);
+    if (report.profile != nullptr && report.ranks > 1 && modelled) {
       line["predicted_us"] =
-          comm::all_reduce_time_s(modelled, report.shape, row.bytes, *report.profile, report.shared_buffers) * 1e6;
+          comm::all_reduce_time_s(*modelled, report.shape, row.bytes, *report.profile, report.shared_buffers) * 1e6;
     }
     fmt::print("{}\n", line.dump());
   }

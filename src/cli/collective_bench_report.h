@@ -13,6 +13,7 @@ namespace loom::cli {
 struct BenchRow {
   comm::AllReduceAlgorithm algorithm = comm::AllReduceAlgorithm::ring;
   comm::AllReduceAlgorithm chosen = comm::AllReduceAlgorithm::ring;  // what `auto` ran
+  std::string plan;  // a generated plan's generator (the row is "plan:NAME"); empty: `algorithm`
   size_t bytes = 0;
   double time_us = 0.0;
 };

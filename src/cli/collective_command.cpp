@@ -1,8 +1,9 @@
 // loom collective bench: every all-reduce algorithm and `auto` beside Open MPI's MPI_Allreduce
-// (`mpi`) over message sizes, under mpirun. Prints a table of time and ratio to mpi, the
+// (`mpi`) over message sizes, under mpirun, and any generated plans (--plan-algorithm, run by the
+// plan interpreter as "plan:NAME"). Prints a table of time and ratio to mpi, the
 // memory-traffic bound at the largest size against the copy bandwidth measured with all ranks
 // copying at once, then one JSON object per line (DESIGN.md). The other `collective` verbs
-// (topologies, plans) come with their own issue.
+// (topo, gen, sim, compare, run, fit) live in their own files and register here.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -17,6 +18,7 @@
 #include "cli/commands.h"
 #include "comm/algorithm_selection.h"
 #include "comm/collectives.h"
+#include "comm/group_topology.h"
 #include "comm/link_measurement.h"
 #include "comm/shared_buffer.h"
 #include "comm/world.h"
@@ -35,6 +37,7 @@ struct CollectiveBenchFlags {
   bool shared_buffers = false;
   bool json = false;
   std::vector<std::string> algorithms;
+  std::vector<std::string> plan_algorithms;  // topo::generate_plan names
 };
 
 using Clock = std::chrono::steady_clock;
@@ -62,15 +65,28 @@ class BenchBuffer {
   float* data_ = nullptr;
 };
 
-// One all-reduce of `count` floats with `algorithm`, in place.
-void run_once(comm::Communicator& comm, float* data, size_t count, comm::AllReduceAlgorithm algorithm) {
+// What one column runs: a built-in algorithm, or the plan a generator writes for the group's
+// topology (comm/group_topology.h), generated once per size and run by the plan interpreter.
+struct BenchEntry {
+  comm::AllReduceAlgorithm algorithm = comm::AllReduceAlgorithm::ring;
+  std::string plan;  // generator name; empty: `algorithm`
+
+  std::string name() const { return plan.empty() ? comm::algorithm_name(algorithm) : "plan:" + plan; }
+};
+
+// One all-reduce of `count` floats, in place.
+void run_once(comm::Communicator& comm, float* data, size_t count, const BenchEntry& entry) {
+  if (!entry.plan.empty()) {
+    comm::all_reduce_with_generated_plan(comm, data, count, DType::f32, comm::ReduceOp::sum, entry.plan);
+    return;
+  }
   comm::CollectiveOptions options;
-  options.algorithm = algorithm;
+  options.algorithm = entry.algorithm;
   comm::all_reduce(comm, data, count, DType::f32, options);
 }
 
 // Checks one all-reduce (every rank contributes rank + 1) on every rank; all ranks fail together.
-void check_result(comm::Communicator& comm, float* data, size_t count, comm::AllReduceAlgorithm algorithm) {
+void check_result(comm::Communicator& comm, float* data, size_t count, const BenchEntry& algorithm) {
   std::fill(data, data + count, float(comm.rank() + 1));
   run_once(comm, data, count, algorithm);
   const float expected = float(comm.size()) * float(comm.size() + 1) / 2.0f;
@@ -79,7 +95,7 @@ void check_result(comm::Communicator& comm, float* data, size_t count, comm::All
     if (data[i] != expected) wrong = i;
   if (comm::max_over_ranks(comm, wrong == count ? 0.0 : 1.0) > 0.0) {
     throw Error(fmt::format(
-        "all-reduce '{}' of {} bytes gave a wrong result{}", comm::algorithm_name(algorithm), count * sizeof(float),
+        "all-reduce '{}' of {} bytes gave a wrong result{}", algorithm.name(), count * sizeof(float),
         wrong == count
             ? std::string()
             : fmt::format(" on rank {} (element {}: {} instead of {})", comm.rank(), wrong, data[wrong], expected)));
@@ -87,7 +103,7 @@ void check_result(comm::Communicator& comm, float* data, size_t count, comm::All
 }
 
 // The slowest rank's time of one run, in microseconds, every rank starting together.
-double timed_run_us(comm::Communicator& comm, float* data, size_t count, comm::AllReduceAlgorithm algorithm) {
+double timed_run_us(comm::Communicator& comm, float* data, size_t count, const BenchEntry& algorithm) {
   comm.barrier();
   const auto start = Clock::now();
   run_once(comm, data, count, algorithm);
@@ -99,7 +115,7 @@ double timed_run_us(comm::Communicator& comm, float* data, size_t count, comm::A
 // runs, more for short ones (as many as fit in kMinimumTimedSeconds, up to kMaximumRuns).
 // Interleaving the algorithms run by run was tried and rejected: each run then pays for the
 // caches the previous algorithm left, which favours whichever algorithm follows itself.
-double time_algorithm_us(comm::Communicator& comm, float* data, size_t count, comm::AllReduceAlgorithm algorithm,
+double time_algorithm_us(comm::Communicator& comm, float* data, size_t count, const BenchEntry& algorithm,
                          const CollectiveBenchFlags& flags) {
   check_result(comm, data, count, algorithm);
   std::fill(data, data + count, 0.0f);  // sums of zeros stay finite however often they repeat
@@ -113,7 +129,7 @@ double time_algorithm_us(comm::Communicator& comm, float* data, size_t count, co
   return times_us[times_us.size() / 2];
 }
 
-std::vector<comm::AllReduceAlgorithm> algorithms_to_run(comm::Communicator& comm, const CollectiveBenchFlags& flags) {
+std::vector<BenchEntry> algorithms_to_run(comm::Communicator& comm, const CollectiveBenchFlags& flags) {
   std::vector<comm::AllReduceAlgorithm> chosen;
   if (flags.algorithms.empty()) {
     chosen = comm::all_reduce_algorithms();
@@ -125,12 +141,13 @@ std::vector<comm::AllReduceAlgorithm> algorithms_to_run(comm::Communicator& comm
   std::stable_partition(chosen.begin(), chosen.end(),
                         [](comm::AllReduceAlgorithm a) { return a == comm::AllReduceAlgorithm::mpi; });
   const comm::TransportAbilities abilities = comm::transport_abilities(comm);
-  std::vector<comm::AllReduceAlgorithm> runnable;
+  std::vector<BenchEntry> runnable;
   for (comm::AllReduceAlgorithm algorithm : chosen) {
     if (algorithm == comm::AllReduceAlgorithm::mpi && !abilities.native_all_reduce) continue;
     if (algorithm == comm::AllReduceAlgorithm::shared_memory && !abilities.shared_segments) continue;
-    runnable.push_back(algorithm);
+    runnable.push_back({algorithm, ""});
   }
+  for (const std::string& plan : flags.plan_algorithms) runnable.push_back({comm::AllReduceAlgorithm::ring, plan});
   return runnable;
 }
 
@@ -142,7 +159,7 @@ void run_collective_bench(const CollectiveBenchFlags& flags) {
   if (flags.warmup < 0) throw_user_error("--warmup {} must be >= 0", flags.warmup);
   std::shared_ptr<comm::Communicator> world = comm::world_communicator();
   comm::Communicator& comm = *world;
-  const std::vector<comm::AllReduceAlgorithm> algorithms = algorithms_to_run(comm, flags);
+  const std::vector<BenchEntry> algorithms = algorithms_to_run(comm, flags);
 
   BenchReport report;
   report.ranks = comm.size();
@@ -157,11 +174,12 @@ void run_collective_bench(const CollectiveBenchFlags& flags) {
   BenchBuffer buffer(comm, size_t(flags.max_bytes), flags.shared_buffers);
   for (int64_t bytes = flags.min_bytes; bytes <= flags.max_bytes; bytes *= flags.factor) {
     const size_t count = size_t(bytes) / sizeof(float);
-    for (comm::AllReduceAlgorithm algorithm : algorithms) {
+    for (const BenchEntry& algorithm : algorithms) {
       BenchRow row;
-      row.algorithm = algorithm;
+      row.algorithm = algorithm.algorithm;
+      row.plan = algorithm.plan;
       row.bytes = count * sizeof(float);
-      if (algorithm == comm::AllReduceAlgorithm::automatic)
+      if (algorithm.plan.empty() && algorithm.algorithm == comm::AllReduceAlgorithm::automatic)
         row.chosen = comm::choose_all_reduce_algorithm(comm, row.bytes);
       row.time_us = time_algorithm_us(comm, buffer.data(), count, algorithm, flags);
       report.rows.push_back(row);
@@ -182,8 +200,13 @@ void run_collective_bench(const CollectiveBenchFlags& flags) {
 
 void add_collective_command(CLI::App& app) {
   auto flags = std::make_shared<CollectiveBenchFlags>();
-  CLI::App* collective = app.add_subcommand("collective", "Collective algorithms: benchmarks");
+  CLI::App* collective =
+      app.add_subcommand("collective", "Collective algorithms: topologies, AllReduce plans, simulation, benchmarks");
   collective->require_subcommand(1);
+  add_collective_topo_command(*collective);
+  add_collective_plan_commands(*collective);
+  add_collective_run_command(*collective);
+  add_collective_fit_command(*collective);
   CLI::App* bench = collective->add_subcommand(
       "bench", "Time every all-reduce algorithm beside MPI_Allreduce (run under mpirun -np N)");
   bench->add_option("--min-bytes", flags->min_bytes, "Smallest message")->capture_default_str();
@@ -195,6 +218,9 @@ void add_collective_command(CLI::App& app) {
       ->capture_default_str();
   bench->add_option("--warmup", flags->warmup, "Untimed runs per size")->capture_default_str();
   bench->add_option("--algorithm", flags->algorithms, "Algorithms to run (repeatable; default: all and auto)");
+  bench->add_option("--plan-algorithm", flags->plan_algorithms,
+                    "Also run the plan this generator writes for the group's topology, through the plan interpreter "
+                    "(repeatable; rows 'plan:NAME'; names as in `loom collective gen`)");
   bench->add_flag("--shared-buffers", flags->shared_buffers,
                   "Allocate the buffer in the shared-memory segment (skips the copy in)");
   bench->add_flag("--json", flags->json, "JSON lines after the table (they are always printed)");

@@ -16,6 +16,11 @@ void add_sample_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_profile_command(CLI::App& app);
 void add_collective_command(CLI::App& app);
+// The verbs of `loom collective`, each in its own file, registered by add_collective_command.
+void add_collective_topo_command(CLI::App& collective);   // collective_topo_command.cpp
+void add_collective_plan_commands(CLI::App& collective);  // gen, sim, compare: collective_plan_commands.cpp
+void add_collective_run_command(CLI::App& collective);    // collective_run_command.cpp
+void add_collective_fit_command(CLI::App& collective);    // collective_fit_command.cpp
 void add_plan_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);
 

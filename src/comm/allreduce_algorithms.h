@@ -22,6 +22,9 @@ void all_reduce_tree(Communicator& comm, void* data, size_t count, DType dtype, 
 // Intra-node reduce-scatter, inter-node all-reduce of the shard, intra-node all-gather.
 void all_reduce_hierarchical(Communicator& comm, void* data, size_t count, DType dtype, ReduceOp op,
                              size_t segment_bytes);
+// GenTree's plan for the group's node layout (group_topology.h), generated once per size and
+// dtype and run by the plan interpreter (plan_interpreter.h).
+void all_reduce_gentree(Communicator& comm, void* data, size_t count, DType dtype, ReduceOp op);
 // The transport's own all-reduce (MPI_Allreduce); UserError on a transport without one.
 void all_reduce_mpi(Communicator& comm, void* data, size_t count, DType dtype, ReduceOp op);
 // Textbook: gather to rank 0, reduce in rank order, send the result to every rank.

@@ -122,6 +122,9 @@ void all_reduce(Communicator& comm, void* data, size_t count, DType dtype, const
     case AllReduceAlgorithm::hierarchical:
       all_reduce_hierarchical(comm, data, count, dtype, op, options.segment_bytes);
       break;
+    case AllReduceAlgorithm::gentree:
+      all_reduce_gentree(comm, data, count, dtype, op);
+      break;
     case AllReduceAlgorithm::shared_memory:
       all_reduce_shared_memory(comm, data, count, dtype, op);
       break;

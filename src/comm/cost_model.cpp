@@ -211,6 +211,7 @@ double all_reduce_time_s(AllReduceAlgorithm algorithm, const GroupShape& shape, 
     }
     case AllReduceAlgorithm::mpi:
       return all_reduce_time_s(open_mpi_tuned_all_reduce(p, n), shape, bytes, profile);
+    case AllReduceAlgorithm::gentree:  // priced by GenModel on a topology (topo/genmodel.h), not here
     case AllReduceAlgorithm::automatic:
     case AllReduceAlgorithm::reference:
       break;
@@ -265,11 +266,13 @@ AllReduceAlgorithm cheapest_all_reduce(const GroupShape& shape, const TransportA
                                        const CommProfile& profile, bool buffers_in_segment) {
   AllReduceAlgorithm best = AllReduceAlgorithm::recursive_doubling;
   double best_s = std::numeric_limits<double>::infinity();
-  // Every algorithm but mpi, in all_reduce_algorithms() order (a tie goes to the earlier); built
-  // once, since `auto` asks on every call.
+  // Every algorithm but mpi and gentree (which this model does not price), in
+  // all_reduce_algorithms() order (a tie goes to the earlier); built once, since `auto` asks on
+  // every call.
   static const std::vector<AllReduceAlgorithm> candidates = [] {
     std::vector<AllReduceAlgorithm> list = all_reduce_algorithms();
-    list.erase(std::remove(list.begin(), list.end(), AllReduceAlgorithm::mpi), list.end());
+    std::erase_if(
+        list, [](AllReduceAlgorithm a) { return a == AllReduceAlgorithm::mpi || a == AllReduceAlgorithm::gentree; });
     return list;
   }();
   for (AllReduceAlgorithm algorithm : candidates) {
@@ -319,6 +322,7 @@ double all_reduce_memory_traffic_bytes(AllReduceAlgorithm algorithm, int p, doub
       return all_reduce_memory_traffic_bytes(AllReduceAlgorithm::ring, p, n, buffers_in_segment);
     case AllReduceAlgorithm::mpi:
       return all_reduce_memory_traffic_bytes(open_mpi_tuned_all_reduce(p, n), p, n, buffers_in_segment);
+    case AllReduceAlgorithm::gentree:  // depends on the plan the topology gets
     case AllReduceAlgorithm::automatic:
     case AllReduceAlgorithm::reference:
       break;

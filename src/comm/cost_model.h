@@ -103,6 +103,7 @@ bool all_reduce_available(AllReduceAlgorithm algorithm, const GroupShape& shape,
 
 // The cheapest available algorithm by the model. `mpi` is never chosen: the model gives it the
 // time of the algorithm Open MPI would run, which Loom runs too, so a tie goes to Loom's own.
+// `gentree` is never chosen either: its cost depends on the plan, which GenModel prices.
 AllReduceAlgorithm cheapest_all_reduce(const GroupShape& shape, const TransportAbilities& abilities, size_t bytes,
                                        const CommProfile& profile, bool buffers_in_segment = false);
 

@@ -40,6 +40,8 @@ std::string algorithm_name(AllReduceAlgorithm algorithm) {
       return "tree";
     case AllReduceAlgorithm::hierarchical:
       return "hierarchical";
+    case AllReduceAlgorithm::gentree:
+      return "gentree";
     case AllReduceAlgorithm::shared_memory:
       return "shared_memory";
     case AllReduceAlgorithm::mpi:
@@ -51,9 +53,10 @@ std::string algorithm_name(AllReduceAlgorithm algorithm) {
 }
 
 std::vector<AllReduceAlgorithm> all_reduce_algorithms() {
-  return {AllReduceAlgorithm::ring, AllReduceAlgorithm::recursive_doubling, AllReduceAlgorithm::rabenseifner,
-          AllReduceAlgorithm::tree, AllReduceAlgorithm::hierarchical,       AllReduceAlgorithm::shared_memory,
-          AllReduceAlgorithm::mpi};
+  return {AllReduceAlgorithm::ring,          AllReduceAlgorithm::recursive_doubling,
+          AllReduceAlgorithm::rabenseifner,  AllReduceAlgorithm::tree,
+          AllReduceAlgorithm::hierarchical,  AllReduceAlgorithm::gentree,
+          AllReduceAlgorithm::shared_memory, AllReduceAlgorithm::mpi};
 }
 
 AllReduceAlgorithm algorithm_from_name(const std::string& name) {

@@ -21,6 +21,7 @@ enum class AllReduceAlgorithm {
   rabenseifner,        // recursive-halving reduce-scatter + recursive-doubling all-gather
   tree,                // binomial-tree reduce to rank 0, then binomial broadcast
   hierarchical,        // intra-node reduce-scatter, inter-node all-reduce, intra-node all-gather
+  gentree,             // GenTree's plan for the group's node layout (topo/gentree.h), interpreted
   shared_memory,       // one node: reduce through an MPI-3 shared-memory window
   mpi,                 // the MPI library's own MPI_Allreduce (the baseline)
   reference,           // textbook gather-reduce-broadcast through rank 0 (tests only)
