@@ -100,6 +100,10 @@ PlanStepIndex index_plan_steps(const CollectivePlan& plan) {
   LOOM_CHECK(int(plan.ops.size()) == plan.ranks, "plan has {} op lists for {} ranks", plan.ops.size(), plan.ranks);
   const std::vector<int64_t> offsets = plan.chunk_offsets();
   PlanStepIndex index;
+  size_t groups = 0;  // counted first: plans of millions of steps would otherwise regrow the vector
+  for (const std::vector<PlanOp>& ops : plan.ops)
+    for (size_t i = 0; i < ops.size(); ++i) groups += (i == 0 || ops[i].step != ops[i - 1].step) ? 1 : 0;
+  index.groups.reserve(groups);
   index.rank_first_group.reserve(size_t(plan.ranks) + 1);
   for (int rank = 0; rank < plan.ranks; ++rank) {
     index.rank_first_group.push_back(int32_t(index.groups.size()));

@@ -235,7 +235,9 @@ GenModelParams fit_genmodel(const std::vector<FitMeasurement>& measurements) {
   double best_sse = std::numeric_limits<double>::infinity();
   for (int64_t threshold = 1; threshold <= max_incast; ++threshold) {
     const Fitted fitted = fit_rows(measurements, true, double(threshold));
-    if (!(fitted.relative_sse < best_sse * (1.0 - 1e-12))) continue;  // ties keep the smaller w_t
+    // Ties keep the smaller w_t: where the data cannot tell two thresholds apart (a single
+    // incast degree above both), rounding noise in an exact fit must not decide.
+    if (!(fitted.relative_sse < best_sse * (1.0 - 1e-9) - 1e-20 * double(measurements.size()))) continue;
     best_sse = fitted.relative_sse;
     best.alpha_s = fitted.x[0];
     best.beta_s_per_byte = fitted.x[1];

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -45,6 +46,57 @@ std::string level_name(int level, int max_level) {
   return fmt::format("level{}", level);
 }
 
+// Level 0 by host, then the components of hosts and switches of level <= i, where they join
+// something new.
+std::vector<HierarchyLevel> build_hierarchy(const Topology& topology, const std::vector<int>& rank_host,
+                                            const std::vector<DirectedLink>& links) {
+  const int hosts = int(topology.hosts.size());
+  const int switches = int(topology.switches.size());
+  std::vector<HierarchyLevel> hierarchy;
+  HierarchyLevel by_host;
+  by_host.cluster_of_rank = rank_host;
+  by_host.clusters = hosts;
+  by_host.children = topology.hosts[0].devices;
+  for (const HostSpec& host : topology.hosts)
+    if (host.devices != by_host.children) by_host.children = -1;
+  by_host.name = "host";
+  hierarchy.push_back(std::move(by_host));
+  int max_level = 0;
+  for (const SwitchSpec& sw : topology.switches) max_level = std::max(max_level, sw.level);
+  UnionFind components(hosts + switches);
+  for (int level = 1; level <= max_level; ++level) {
+    for (const DirectedLink& link : links)
+      if (link.level == level && link.from_vertex < hosts + switches && link.to_vertex < hosts + switches)
+        components.join(link.from_vertex, link.to_vertex);
+    std::vector<int> cluster_of_root(size_t(hosts + switches), -1);
+    std::vector<int> cluster_of_host(static_cast<size_t>(hosts));
+    int clusters = 0;
+    for (int h = 0; h < hosts; ++h) {
+      int& cluster = cluster_of_root[size_t(components.find(h))];
+      if (cluster < 0) cluster = clusters++;
+      cluster_of_host[size_t(h)] = cluster;
+    }
+    const HierarchyLevel& below_level = hierarchy.back();
+    if (clusters == below_level.clusters) continue;  // joins nothing new
+    HierarchyLevel current;
+    current.clusters = clusters;
+    current.name = level_name(level, max_level);
+    current.cluster_of_rank.resize(rank_host.size());
+    for (size_t r = 0; r < rank_host.size(); ++r) current.cluster_of_rank[r] = cluster_of_host[size_t(rank_host[r])];
+    // Children: the distinct clusters of the level below in each cluster (they nest).
+    std::vector<int> parent_of_child(size_t(below_level.clusters), -1);
+    for (size_t r = 0; r < rank_host.size(); ++r)
+      parent_of_child[size_t(below_level.cluster_of_rank[r])] = current.cluster_of_rank[r];
+    std::vector<int> children(size_t(clusters), 0);
+    for (int parent : parent_of_child) ++children[size_t(parent)];
+    current.children = children[0];
+    for (int count : children)
+      if (count != current.children) current.children = -1;
+    hierarchy.push_back(std::move(current));
+  }
+  return hierarchy;
+}
+
 }  // namespace
 
 struct Network::Graph {
@@ -59,6 +111,11 @@ struct Network::Graph {
     int link = -1;
     int next = -1;
   };
+  // A downward hop of a switch that leads to the leaf `target` (a leaf with hosts).
+  struct Toward {
+    int target = -1;
+    Hop hop;
+  };
 
   int words = 0;                // 64-bit words per switch set
   std::vector<uint64_t> below;  // switches x words
@@ -67,6 +124,9 @@ struct Network::Graph {
   // Per switch: every upward link reaches every leaf with hosts (a fat tree, a leaf-spine), so
   // D-mod-k picks among all of them without testing each.
   std::vector<char> all_up_qualify;
+  // Per switch: its downward hops by the leaves below them, sorted by leaf (then in link order),
+  // so that a descent finds its choices by binary search rather than by scanning every child.
+  std::vector<std::vector<Toward>> toward;
   std::vector<std::vector<Rail>> rails;  // per host, in file order
   std::vector<int> to_hub, from_hub;     // per rank; -1 on a host of one device
 
@@ -82,11 +142,59 @@ struct Network::Graph {
       if ((sets[size_t(set) * size_t(words) + size_t(w)] & mask[size_t(w)]) != mask[size_t(w)]) return false;
     return true;
   }
+  void index_routes(const Topology& topology, const std::string& origin);
   void merge_into(std::vector<uint64_t>& sets, int set, const std::vector<uint64_t>& from, int from_set) {
     for (int w = 0; w < words; ++w)
       sets[size_t(set) * size_t(words) + size_t(w)] |= from[size_t(from_set) * size_t(words) + size_t(w)];
   }
 };
+
+// below and reach (bottom up, then top down), the up/down check and the descent tables.
+void Network::Graph::index_routes(const Topology& topology, const std::string& origin) {
+  const int switches = int(topology.switches.size());
+  words = (switches + 63) / 64;
+  below.assign(size_t(switches) * size_t(words), 0);
+  reach.assign(size_t(switches) * size_t(words), 0);
+  std::vector<int> by_level(static_cast<size_t>(switches));
+  std::iota(by_level.begin(), by_level.end(), 0);
+  std::stable_sort(by_level.begin(), by_level.end(), [&](int a, int b) {
+    return topology.switches[size_t(a)].level < topology.switches[size_t(b)].level;
+  });
+  for (int s : by_level) {
+    insert(below, s, s);
+    for (const Hop& hop : down[size_t(s)]) merge_into(below, s, below, hop.next);
+  }
+  for (auto it = by_level.rbegin(); it != by_level.rend(); ++it) {
+    merge_into(reach, *it, below, *it);
+    for (const Hop& hop : up[size_t(*it)]) merge_into(reach, *it, reach, hop.next);
+  }
+
+  // Every pair of leaves with hosts needs a switch above both.
+  std::vector<uint64_t> leaves(size_t(words), 0);
+  for (const auto& host_rails : rails)
+    for (const Rail& rail : host_rails) insert(leaves, 0, rail.leaf);
+  for (int s = 0; s < switches; ++s) {
+    if (!contains(leaves, 0, s) || covers(reach, s, leaves)) continue;
+    for (int other = 0; other < switches; ++other)
+      if (contains(leaves, 0, other) && !contains(reach, s, other))
+        throw_user_error("{} switches {} and {} have no switch above both (up/down routing needs one)", origin,
+                         topology.switches[size_t(s)].name, topology.switches[size_t(other)].name);
+  }
+  all_up_qualify.assign(size_t(switches), 1);
+  for (int s = 0; s < switches; ++s)
+    for (const Hop& hop : up[size_t(s)])
+      if (!covers(reach, hop.next, leaves)) all_up_qualify[size_t(s)] = 0;
+  toward.resize(size_t(switches));
+  for (int s = 0; s < switches; ++s) {
+    for (const Hop& hop : down[size_t(s)])
+      for (int w = 0; w < words; ++w)
+        for (uint64_t bits = below[size_t(hop.next) * size_t(words) + size_t(w)] & leaves[size_t(w)]; bits != 0;
+             bits &= bits - 1)
+          toward[size_t(s)].push_back({w * 64 + std::countr_zero(bits), hop});
+    std::stable_sort(toward[size_t(s)].begin(), toward[size_t(s)].end(),
+                     [](const Toward& a, const Toward& b) { return a.target < b.target; });
+  }
+}
 
 Network::Network(const Topology& topology) : topology_(topology) {
   const std::string origin = "[topology " + nlohmann::json(topology_.name).dump() + "]";
@@ -140,83 +248,10 @@ Network::Network(const Topology& topology) : topology_(topology) {
     }
   }
 
-  // below: bottom up by level; reach: top down.
-  g.words = (switches + 63) / 64;
-  g.below.assign(size_t(switches) * size_t(g.words), 0);
-  g.reach.assign(size_t(switches) * size_t(g.words), 0);
-  std::vector<int> by_level(static_cast<size_t>(switches));
-  std::iota(by_level.begin(), by_level.end(), 0);
-  std::stable_sort(by_level.begin(), by_level.end(), [&](int a, int b) {
-    return topology_.switches[size_t(a)].level < topology_.switches[size_t(b)].level;
-  });
-  for (int s : by_level) {
-    g.insert(g.below, s, s);
-    for (const Graph::Hop& hop : g.down[size_t(s)]) g.merge_into(g.below, s, g.below, hop.next);
-  }
-  for (auto it = by_level.rbegin(); it != by_level.rend(); ++it) {
-    g.merge_into(g.reach, *it, g.below, *it);
-    for (const Graph::Hop& hop : g.up[size_t(*it)]) g.merge_into(g.reach, *it, g.reach, hop.next);
-  }
-
-  // Every pair of leaves with hosts needs a switch above both.
-  std::vector<uint64_t> leaves(size_t(g.words), 0);
-  for (const auto& host_rails : g.rails)
-    for (const Graph::Rail& rail : host_rails) g.insert(leaves, 0, rail.leaf);
-  for (int s = 0; s < switches; ++s) {
-    if (!g.contains(leaves, 0, s) || g.covers(g.reach, s, leaves)) continue;
-    for (int other = 0; other < switches; ++other)
-      if (g.contains(leaves, 0, other) && !g.contains(g.reach, s, other))
-        throw_user_error("{} switches {} and {} have no switch above both (up/down routing needs one)", origin,
-                         topology_.switches[size_t(s)].name, topology_.switches[size_t(other)].name);
-  }
-  g.all_up_qualify.assign(size_t(switches), 1);
-  for (int s = 0; s < switches; ++s)
-    for (const Graph::Hop& hop : g.up[size_t(s)])
-      if (!g.covers(g.reach, hop.next, leaves)) g.all_up_qualify[size_t(s)] = 0;
+  g.index_routes(topology_, origin);
   graph_ = std::move(graph);
 
-  // Hierarchy: level 0 by host, then the components of hosts and switches of level <= i.
-  HierarchyLevel by_host;
-  by_host.cluster_of_rank = rank_host_;
-  by_host.clusters = hosts;
-  by_host.children = topology_.hosts[0].devices;
-  for (const HostSpec& host : topology_.hosts)
-    if (host.devices != by_host.children) by_host.children = -1;
-  by_host.name = "host";
-  hierarchy_.push_back(std::move(by_host));
-  int max_level = 0;
-  for (const SwitchSpec& sw : topology_.switches) max_level = std::max(max_level, sw.level);
-  UnionFind components(hosts + switches);
-  for (int level = 1; level <= max_level; ++level) {
-    for (const DirectedLink& link : links_)
-      if (link.level == level && link.from_vertex < hosts + switches && link.to_vertex < hosts + switches)
-        components.join(link.from_vertex, link.to_vertex);
-    std::vector<int> cluster_of_root(size_t(hosts + switches), -1);
-    std::vector<int> cluster_of_host(static_cast<size_t>(hosts));
-    int clusters = 0;
-    for (int h = 0; h < hosts; ++h) {
-      int& cluster = cluster_of_root[size_t(components.find(h))];
-      if (cluster < 0) cluster = clusters++;
-      cluster_of_host[size_t(h)] = cluster;
-    }
-    const HierarchyLevel& below_level = hierarchy_.back();
-    if (clusters == below_level.clusters) continue;  // joins nothing new
-    HierarchyLevel current;
-    current.clusters = clusters;
-    current.name = level_name(level, max_level);
-    current.cluster_of_rank.resize(rank_host_.size());
-    for (size_t r = 0; r < rank_host_.size(); ++r) current.cluster_of_rank[r] = cluster_of_host[size_t(rank_host_[r])];
-    // Children: the distinct clusters of the level below in each cluster (they nest).
-    std::vector<int> parent_of_child(size_t(below_level.clusters), -1);
-    for (size_t r = 0; r < rank_host_.size(); ++r)
-      parent_of_child[size_t(below_level.cluster_of_rank[r])] = current.cluster_of_rank[r];
-    std::vector<int> children(size_t(clusters), 0);
-    for (int parent : parent_of_child) ++children[size_t(parent)];
-    current.children = children[0];
-    for (int count : children)
-      if (count != current.children) current.children = -1;
-    hierarchy_.push_back(std::move(current));
-  }
+  hierarchy_ = build_hierarchy(topology_, rank_host_, links_);
 }
 
 void Network::route(int src_rank, int dst_rank, std::vector<int>& out) const {
@@ -261,18 +296,16 @@ void Network::route(int src_rank, int dst_rank, std::vector<int>& out) const {
     current = taken->next;
   }
   while (current != target) {
-    const auto& hops = g.down[size_t(current)];
-    uint64_t count = 0;
-    for (const Graph::Hop& hop : hops) count += g.contains(g.below, hop.next, target);
+    const auto& table = g.toward[size_t(current)];
+    const auto [first, last] =
+        std::equal_range(table.begin(), table.end(), Graph::Toward{target, {}},
+                         [](const Graph::Toward& a, const Graph::Toward& b) { return a.target < b.target; });
+    const uint64_t count = uint64_t(last - first);
     LOOM_CHECK(count > 0, "no downward link from switch {} reaches switch {}", current, target);
-    uint64_t pick = choice % count;
+    const Graph::Hop& hop = first[ptrdiff_t(choice % count)].hop;
     choice /= count;
-    for (const Graph::Hop& hop : hops)
-      if (g.contains(g.below, hop.next, target) && pick-- == 0) {
-        out.push_back(hop.link);
-        current = hop.next;
-        break;
-      }
+    out.push_back(hop.link);
+    current = hop.next;
   }
   out.push_back(enter.down_link);
   if (g.from_hub[size_t(dst_rank)] >= 0) out.push_back(g.from_hub[size_t(dst_rank)]);

@@ -1,6 +1,7 @@
 // Plan steps: a plan's operations grouped by rank and step, each group with its GenModel terms.
 // The flat model (genmodel.cpp) and the simulator walk the same index, so a step's terms are
-// computed once per (rank, step) and the chunk offsets once per plan.
+// computed once per (rank, step) and the chunk offsets once per plan. Defined in genmodel.cpp,
+// beside step_terms.
 #pragma once
 
 #include <cstdint>

@@ -70,6 +70,8 @@ class FlowSimulator {
   std::vector<int32_t> group_flow_begin_;
   std::vector<int32_t> group_flows_;
   std::vector<int32_t> group_pending_;
+  std::vector<int32_t> group_rank_;  // copies of index_.groups' fields the event loop reads
+  std::vector<int32_t> group_step_;
   std::vector<double> group_host_s_;
   std::vector<int32_t> next_group_;  // per rank
 
@@ -130,6 +132,8 @@ FlowSimulator::FlowSimulator(const Network& network, const CollectivePlan& plan)
 void FlowSimulator::build_groups() {
   const std::vector<HostSpec>& hosts = network_.topology().hosts;
   group_host_s_.resize(index_.groups.size());
+  group_rank_.resize(index_.groups.size());
+  group_step_.resize(index_.groups.size());
   result_.steps.resize(size_t(std::max(plan_.steps(), 0)));
   for (size_t s = 0; s < result_.steps.size(); ++s) {
     result_.steps[s].step = int(s);
@@ -137,6 +141,8 @@ void FlowSimulator::build_groups() {
   }
   for (size_t g = 0; g < index_.groups.size(); ++g) {
     const StepGroup& group = index_.groups[g];
+    group_rank_[g] = group.rank;
+    group_step_[g] = group.step;
     const HostSpec& host = hosts[size_t(network_.host_of_rank(group.rank))];
     const double gamma = host.reduce_bytes_per_s > 0 ? 1.0 / host.reduce_bytes_per_s : 0.0;
     const double delta = host.memory_bandwidth_bytes_per_s > 0 ? 1.0 / host.memory_bandwidth_bytes_per_s : 0.0;
@@ -261,7 +267,7 @@ void FlowSimulator::build_flows() {
 }
 
 void FlowSimulator::issue_group(int32_t group, double now) {
-  SimulatedStep& step = result_.steps[size_t(index_.groups[size_t(group)].step)];
+  SimulatedStep& step = result_.steps[size_t(group_step_[size_t(group)])];
   step.start_s = std::min(step.start_s, now);
   if (group_pending_[size_t(group)] == 0) {
     complete_group(group, now);
@@ -275,11 +281,10 @@ void FlowSimulator::issue_group(int32_t group, double now) {
 }
 
 void FlowSimulator::complete_group(int32_t group, double now) {
-  const StepGroup& g = index_.groups[size_t(group)];
   const double done_s = now + group_host_s_[size_t(group)];
-  SimulatedStep& step = result_.steps[size_t(g.step)];
+  SimulatedStep& step = result_.steps[size_t(group_step_[size_t(group)])];
   step.end_s = std::max(step.end_s, done_s);
-  push({done_s, EventKind::rank_ready, g.rank, 0});
+  push({done_s, EventKind::rank_ready, group_rank_[size_t(group)], 0});
 }
 
 void FlowSimulator::start_flow(int32_t flow, double now) {
@@ -293,7 +298,7 @@ void FlowSimulator::start_flow(int32_t flow, double now) {
   flow_updated_s_[f] = now;
   flow_rate_[f] = 0.0;
   const int32_t route = flow_route_[f];
-  SimulatedStep& step = result_.steps[size_t(index_.groups[size_t(flow_recv_group_[f])].step)];
+  SimulatedStep& step = result_.steps[size_t(group_step_[size_t(flow_recv_group_[f])])];
   for (int32_t i = route_begin_[size_t(route)]; i < route_begin_[size_t(route) + 1]; ++i) {
     const int32_t l = route_links_[size_t(i)];
     std::vector<int32_t>& on_link = link_flows_[size_t(l)];

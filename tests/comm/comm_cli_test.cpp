@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "comm/comm_profile.h"
 #include "test_support.h"
@@ -52,7 +53,22 @@ TEST(CommCli, CollectiveBenchAlonePrintsTableThenJsonLines) {
   }
   EXPECT_TRUE(table_first);
   // 4 KiB and 16 KiB, every algorithm but mpi (no MPI alone) and auto.
-  EXPECT_EQ(json_lines, 2 * 7) << result.out;
+  EXPECT_EQ(json_lines, 2 * 8) << result.out;
+}
+
+TEST(CommCli, CollectiveBenchRunsGeneratedPlans) {
+  const Result result =
+      run_loom("collective bench --max-bytes 4096 --iterations 1 --algorithm ring --plan-algorithm direct");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::istringstream lines(result.out);
+  std::vector<std::string> algorithms;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] != '{') continue;
+    const nlohmann::json object = nlohmann::json::parse(line);
+    EXPECT_EQ(object.value("ranks_per_node", 0), 1) << line;
+    algorithms.push_back(object.at("algorithm").get<std::string>());
+  }
+  EXPECT_EQ(algorithms, (std::vector<std::string>{"ring", "plan:direct"})) << result.out;
 }
 
 TEST(CommCli, BadFlagsAndProfilesAreOneLineErrors) {

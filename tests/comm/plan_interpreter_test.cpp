@@ -206,11 +206,13 @@ TEST(PlanInterpreter, GroupTopologyFollowsTheNodeLayout) {
   EXPECT_EQ(network.ranks(), 4);
 }
 
-// Generated on the group's topology by name, through the cache: repeated sizes, a two-node
-// layout, and a sub-group whose ranks alternate between the nodes.
+// Generated on the group's topology by name, through the cache: repeated sizes, nodes of two
+// ranks, and a sub-group whose ranks alternate between the nodes.
 TEST(PlanInterpreter, GeneratedPlansOnTheGroupTopology) {
   for (const std::string generator : {"ring", "direct", "hierarchical"}) {
     for (int p : {1, 3, 4, 7}) {
+      // hierarchical needs equal nodes (nodes of two: an odd p leaves one node short).
+      if (generator == "hierarchical" && p % 2 != 0) continue;
       run_ranks(
           p,
           [&](Communicator& comm) {
