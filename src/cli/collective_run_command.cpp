@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/topology_argument.h"
 #include "comm/link_measurement.h"
 #include "comm/plan_interpreter.h"
 #include "comm/reduce_kernels.h"
@@ -33,7 +34,7 @@ struct CollectiveRunFlags {
   std::string plan_path;
   std::string topology_path;
   std::string algorithm;
-  int64_t bytes = -1;  // -1: the plan's size, or 1 MiB for a generated plan
+  std::string bytes;  // empty: the plan's size, or 1 MiB for a generated plan
   std::string dtype = "f32";
   int iterations = 10;
 };
@@ -61,7 +62,7 @@ topo::CollectivePlan load_or_generate_plan(const CollectiveRunFlags& flags, cons
     if (plan.ranks != comm.size())
       throw_user_error("collective run: plan '{}' has {} ranks but the job has {} (run with mpirun -np {})",
                        flags.plan_path, plan.ranks, comm.size(), plan.ranks);
-    if (flags.bytes >= 0 && flags.bytes != plan.bytes())
+    if (!flags.bytes.empty() && parse_byte_count(flags.bytes, "--bytes") != plan.bytes())
       throw_user_error("collective run: --bytes {} differs from the {} bytes plan '{}' was written for", flags.bytes,
                        plan.bytes(), flags.plan_path);
     return plan;
@@ -69,11 +70,11 @@ topo::CollectivePlan load_or_generate_plan(const CollectiveRunFlags& flags, cons
   if (flags.algorithm.empty())
     throw_user_error("collective run: --topology needs --algorithm NAME (valid: {})",
                      fmt::join(topo::plan_algorithm_names(), ", "));
-  const topo::Topology topology = topo::load_topology(flags.topology_path);
+  const topo::Topology topology = topology_from_argument(flags.topology_path);
   if (topology.ranks() != comm.size())
     throw_user_error("collective run: topology '{}' ({}) has {} ranks but the job has {} (run with mpirun -np {})",
                      topology.name, flags.topology_path, topology.ranks(), comm.size(), topology.ranks());
-  const int64_t bytes = flags.bytes >= 0 ? flags.bytes : kDefaultBytes;
+  const int64_t bytes = flags.bytes.empty() ? kDefaultBytes : parse_byte_count(flags.bytes, "--bytes");
   if (bytes % 4 != 0) throw_user_error("collective run: --bytes {} is not a whole number of 4-byte elements", bytes);
   const topo::Network network(topology);
   topo::CollectivePlan plan = topo::generate_plan(flags.algorithm, network, bytes, 4);
@@ -200,7 +201,7 @@ void add_collective_run_command(CLI::App& collective) {
   run->add_option("--plan", flags->plan_path, "Plan file (loom collective gen writes them)");
   run->add_option("--topology", flags->topology_path, "Topology file with exactly as many ranks as the job");
   run->add_option("--algorithm", flags->algorithm, "Generator for --topology (ring, gentree, ...)");
-  run->add_option("--bytes", flags->bytes, "Buffer size for a generated plan (default 1 MiB; a plan file has its own)");
+  run->add_option("--bytes", flags->bytes, "Buffer size for a generated plan: 1048576, 64K, 16M (default 1 MiB; a plan file has its own)");
   run->add_option("--dtype", flags->dtype, "f32 or i32")->capture_default_str();
   run->add_option("--iterations", flags->iterations, "Timed runs (median)")->capture_default_str();
   run->callback([flags] { run_collective_run(*flags); });
