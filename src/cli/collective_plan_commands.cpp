@@ -120,8 +120,8 @@ void run_sim(const SimFlags& flags) {
       flags.plan.empty() ? generated_plan(network, flags.algorithm, parse_byte_count(flags.bytes, "--bytes"), 4)
                          : topo::load_plan(flags.plan);
   if (plan.ranks != network.ranks())
-    throw_user_error("--plan has {} ranks but --topology {} has {} (valid: a plan for {} ranks)", plan.ranks,
-                     network.topology().name, network.ranks(), network.ranks());
+    throw_user_error("--plan {} has {} ranks but --topology {} has {} (valid: a plan for {} ranks)", flags.plan,
+                     plan.ranks, network.topology().name, network.ranks(), network.ranks());
   const auto start = std::chrono::steady_clock::now();
   const topo::SimulationResult result = topo::simulate_plan(network, plan);
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -313,7 +313,10 @@ void write_plan(const CollectivePlan& plan, const std::string& path) {
     text += plan.ops.empty() ? "]\n}\n" : "\n  ]\n}\n";
     out << text;
     out.close();
-    if (!out) throw_user_error("[{}] writing {} failed", path, temporary);
+    if (!out) {
+      std::remove(temporary.c_str());
+      throw_user_error("[{}] writing {} failed", path, temporary);
+    }
   }
   if (std::rename(temporary.c_str(), path.c_str()) != 0) {
     std::remove(temporary.c_str());
