@@ -16,6 +16,7 @@
 
 #include "comm/comm_profile.h"
 #include "core/error.h"
+#include "core/json_file.h"
 
 namespace loom::planner {
 
@@ -344,32 +345,12 @@ nlohmann::json cluster_to_json(const ClusterSpec& cluster) {
 }
 
 ClusterSpec read_cluster(const std::string& path) {
-  const std::string where = "[" + path + "]";
-  std::ifstream in(path);
-  if (!in) throw_user_error("{} cannot be opened (a cluster file, docs/clusters.md)", where);
-  nlohmann::json document;
-  try {
-    in >> document;
-  } catch (const nlohmann::json::parse_error& e) {
-    throw_user_error("{} is not valid JSON: {}", where, e.what());
-  }
-  return cluster_from_json(document, where);
+  return cluster_from_json(read_json_file(path, "cluster file, docs/clusters.md"), "[" + path + "]");
 }
 
 void write_cluster(const ClusterSpec& cluster, const std::string& path) {
   validate_cluster(cluster, "[" + path + "]");
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    if (!out) throw_user_error("[{}] cannot be written (temporary file {})", path, temporary);
-    out << cluster_to_json(cluster).dump(2) << "\n";
-    out.close();
-    if (!out) throw_user_error("[{}] writing {} failed", path, temporary);
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw_user_error("[{}] cannot rename {} into place", path, temporary);
-  }
+  write_file_atomically(path, [&](std::ostream& out) { out << cluster_to_json(cluster).dump(2) << "\n"; });
 }
 
 }  // namespace loom::planner

@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "core/json_file.h"
 #include "topo/plan_validator.h"
 
 namespace loom::topo {
@@ -267,15 +268,7 @@ json plan_to_json(const CollectivePlan& plan) {
 
 CollectivePlan load_plan(const std::string& path) {
   const std::string where = "[" + path + "]";
-  std::ifstream in(path);
-  if (!in) throw_user_error("{} cannot be opened (a collective plan file, docs/gentree.md)", where);
-  json document;
-  try {
-    in >> document;
-  } catch (const json::parse_error& e) {
-    throw_user_error("{} is not valid JSON: {}", where, e.what());
-  }
-  CollectivePlan plan = plan_from_json(document, where);
+  CollectivePlan plan = plan_from_json(read_json_file(path, "collective plan file, docs/gentree.md"), where);
   validate_plan(plan, where);
   return plan;
 }
@@ -284,10 +277,7 @@ CollectivePlan load_plan(const std::string& path) {
 // document: a plan of millions of ops stays readable, diffable and quick to write.
 void write_plan(const CollectivePlan& plan, const std::string& path) {
   validate_plan(plan, "[" + path + "]");
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    if (!out) throw_user_error("[{}] cannot be written (temporary file {})", path, temporary);
+  write_file_atomically(path, [&](std::ostream& out) {
     std::string text = fmt::format(
         "{{\n  \"version\": 1,\n  \"collective\": \"all_reduce\",\n  \"algorithm\": {},\n  \"topology\": {},\n  "
         "\"ranks\": {},\n  \"element_bytes\": {},\n  \"chunks\": {},\n  \"ops\": [",
@@ -312,16 +302,7 @@ void write_plan(const CollectivePlan& plan, const std::string& path) {
     }
     text += plan.ops.empty() ? "]\n}\n" : "\n  ]\n}\n";
     out << text;
-    out.close();
-    if (!out) {
-      std::remove(temporary.c_str());
-      throw_user_error("[{}] writing {} failed", path, temporary);
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw_user_error("[{}] cannot rename {} into place", path, temporary);
-  }
+  });
 }
 
 std::vector<int64_t> even_chunks(int64_t bytes, int chunks, int element_bytes) {

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/json_file.h"
 
 namespace loom::topo {
 
@@ -367,35 +368,12 @@ nlohmann::json topology_to_json(const Topology& topology) {
 }
 
 Topology load_topology(const std::string& path) {
-  const std::string origin = "[" + path + "]";
-  std::ifstream in(path);
-  if (!in) throw_user_error("{} cannot be opened (a topology file, docs/gentree.md)", origin);
-  nlohmann::json document;
-  try {
-    in >> document;
-  } catch (const nlohmann::json::parse_error& e) {
-    throw_user_error("{} is not valid JSON: {}", origin, e.what());
-  }
-  return topology_from_json(document, origin);
+  return topology_from_json(read_json_file(path, "topology file, docs/gentree.md"), "[" + path + "]");
 }
 
 void write_topology(const Topology& topology, const std::string& path) {
   validate_topology(topology, "[" + path + "]");
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    if (!out) throw_user_error("[{}] cannot be written (temporary file {})", path, temporary);
-    out << topology_to_json(topology).dump(2) << "\n";
-    out.close();
-    if (!out) {
-      std::remove(temporary.c_str());
-      throw_user_error("[{}] writing {} failed", path, temporary);
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw_user_error("[{}] cannot rename {} into place", path, temporary);
-  }
+  write_file_atomically(path, [&](std::ostream& out) { out << topology_to_json(topology).dump(2) << "\n"; });
 }
 
 }  // namespace loom::topo

@@ -1,7 +1,8 @@
 // `loom collective topo | gen | sim | compare | fit` as a user runs them: the files they write load
 // back, the tables and JSON carry the real numbers, the fit recovers known parameters, and every
 // bad topology, plan, size or name is one line on stderr with exit code 2 and no file left
-// behind. (`collective run` needs mpirun: ctest runs it as collective_run_np4_*.)
+// behind. (`collective run` needs mpirun: ctest runs it as collective_run_np4 and
+// collective_run_np4_f32.)
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -101,8 +102,8 @@ TEST_F(TopoCli, TopoRejectsAnOddFatTree) {
 
 TEST_F(TopoCli, GenWritesAValidPlanThatSimReplays) {
   const std::string plan = path("plan.json");
-  const Result gen =
-      run_loom("collective gen --topology " + kTwoHosts + " --algorithm gentree --bytes 64K --out " + plan + " --explain");
+  const Result gen = run_loom("collective gen --topology " + kTwoHosts + " --algorithm gentree --bytes 64K --out " +
+                              plan + " --explain");
   ASSERT_EQ(gen.exit_code, 0) << gen.err;
   EXPECT_TRUE(contains(gen.out, "4 ranks")) << gen.out;
   EXPECT_TRUE(contains(gen.out, "valid all-reduce")) << gen.out;
@@ -147,7 +148,8 @@ TEST_F(TopoCli, SimOfARingAsJsonHasOneEntryPerStep) {
 }
 
 TEST_F(TopoCli, CompareJsonHasEveryAlgorithmAtEverySize) {
-  const Result compare = run_loom("collective compare --topology single-switch:4 --min-bytes 4K --max-bytes 64K --json");
+  const Result compare =
+      run_loom("collective compare --topology single-switch:4 --min-bytes 4K --max-bytes 64K --json");
   ASSERT_EQ(compare.exit_code, 0) << compare.err;
   const std::vector<std::string> lines = lines_of(compare.out);
   ASSERT_EQ(lines.size(), 15u) << compare.out;
@@ -165,8 +167,9 @@ TEST_F(TopoCli, CompareJsonHasEveryAlgorithmAtEverySize) {
 
 TEST_F(TopoCli, BadInputIsOneLineWithExitCodeTwo) {
   const std::string gen = "collective gen --topology " + kTwoHosts;
-  expect_one_line_error(run_loom(gen + " --algorithm bogus"), "\"bogus\"");
-  expect_one_line_error(run_loom(gen + " --algorithm bogus"), "ring, recursive_doubling, rabenseifner");
+  const Result unknown = run_loom(gen + " --algorithm bogus");
+  expect_one_line_error(unknown, "\"bogus\"");
+  EXPECT_TRUE(contains(unknown.err, "valid: ring, recursive_doubling, rabenseifner")) << unknown.err;
   expect_one_line_error(run_loom(gen + " --bytes 12Q"), "--bytes '12Q'");
   expect_one_line_error(run_loom("collective sim --topology " + kTwoHosts + " --algorithm ring --bytes 12Q"), "12Q");
   const std::string missing = path("no_such_topology.json");
@@ -196,8 +199,9 @@ TEST_F(TopoCli, SimRejectsAPlanThatDoesNotFit) {
 
   // A correct plan for 2 ranks on the 4 ranks of the topology.
   const std::string two_ranks = path("two_ranks.json");
-  ASSERT_EQ(run_loom("collective gen --topology single-switch:2 --algorithm ring --bytes 4K --out " + two_ranks).exit_code,
-            0);
+  const Result gen =
+      run_loom("collective gen --topology single-switch:2 --algorithm ring --bytes 4K --out " + two_ranks);
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
   const Result mismatch = run_loom("collective sim --topology " + kTwoHosts + " --plan " + two_ranks);
   expect_one_line_error(mismatch, "two_ranks.json");
   EXPECT_TRUE(contains(mismatch.err, "2 ranks")) << mismatch.err;
@@ -268,6 +272,9 @@ TEST_F(TopoCli, FitRecoversKnownParameters) {
   const nlohmann::json fit = nlohmann::json::parse(json.out);
   EXPECT_EQ(fit.at("measurements"), 21);
   EXPECT_EQ(fit.at("held_out_rows"), 6);  // the 3rd and 6th of the 7 sizes (16 KiB, 1 MiB)
+  // alpha and beta are determined by these plans; gamma, delta and epsilon are not (on 4 ranks
+  // their features are linearly dependent over ring, direct and recursive doubling), so the fit may
+  // split their sum differently: the predictions show it is exact.
   const nlohmann::json& genmodel = fit.at("genmodel");
   EXPECT_NEAR(genmodel.at("alpha_s").get<double>(), truth.alpha_s, 1e-3 * truth.alpha_s) << fit.dump(2);
   EXPECT_NEAR(genmodel.at("beta_s_per_byte").get<double>(), truth.beta_s_per_byte, 1e-3 * truth.beta_s_per_byte)
