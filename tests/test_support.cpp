@@ -8,12 +8,47 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <vector>
 
 namespace loom::testing_support {
 
+namespace {
+
+// Every path handed out, removed (with whatever a test left beside it as `<path>.tmp`) when the
+// test process exits.
+class TemporaryPaths {
+ public:
+  void add(const std::string& path) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    paths_.push_back(path);
+  }
+  ~TemporaryPaths() {
+    for (const std::string& path : paths_) {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+      std::filesystem::remove_all(path + ".tmp", ignored);
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> paths_;
+};
+
+TemporaryPaths& temporary_paths() {
+  static TemporaryPaths paths;
+  return paths;
+}
+
+}  // namespace
+
 std::string unique_temp_path(const std::string& name) {
-  return (std::filesystem::path(::testing::TempDir()) / ("loom_" + std::to_string(::getpid()) + "_" + name)).string();
+  const std::string path =
+      (std::filesystem::path(::testing::TempDir()) / ("loom_" + std::to_string(::getpid()) + "_" + name)).string();
+  temporary_paths().add(path);
+  return path;
 }
 
 std::string read_text_file(const std::string& path) {

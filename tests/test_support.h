@@ -6,7 +6,7 @@
 namespace loom::testing_support {
 
 // A path in the test temporary directory that no other test process uses: ctest runs every test
-// case as its own process, many at once, so fixed names would race.
+// case as its own process, many at once, so fixed names would race. Removed when the process exits.
 std::string unique_temp_path(const std::string& name);
 
 struct LoomRun {
