@@ -1,8 +1,8 @@
 // `loom collective topo | gen | sim | compare | fit` as a user runs them: the files they write load
 // back, the tables and JSON carry the real numbers, the fit recovers known parameters, and every
 // bad topology, plan, size or name is one line on stderr with exit code 2 and no file left
-// behind. (`collective run` needs mpirun: ctest runs it as collective_run_np4 and
-// collective_run_np4_f32.)
+// behind. (`collective run` needs mpirun: ctest runs it as mpi_collective_run_np4 and
+// mpi_collective_run_np4_f32, in the MPI tests that the sanitizer pass leaves out.)
 #include <gtest/gtest.h>
 #include <unistd.h>
 
