@@ -14,6 +14,7 @@
 #include <tuple>
 
 #include "cli/commands.h"
+#include "comm/group_topology.h"
 #include "core/error.h"
 #include "topo/generators.h"
 #include "topo/genmodel_fit.h"
@@ -30,27 +31,13 @@ struct CollectiveFitFlags {
   bool verbose = false;
 };
 
-// `hosts` hosts of `devices` devices on one switch; the rates are placeholders (features only
-// read the hierarchy).
-topo::Topology one_switch_topology(int hosts, int devices) {
-  topo::Topology topology;
-  topology.name = fmt::format("single-switch-{}x{}", hosts, devices);
-  topology.switches.push_back({"switch0", 1});
-  for (int h = 0; h < hosts; ++h) {
-    topo::HostSpec host;
-    host.name = fmt::format("h{}", h);
-    host.devices = devices;
-    host.memory_bandwidth_bytes_per_s = 2e10;
-    host.reduce_bytes_per_s = 1e10;
-    if (devices > 1) {
-      host.intra_bandwidth_bytes_per_s = 1e11;
-      host.intra_latency_s = 1e-6;
-    }
-    topology.hosts.push_back(host);
-    topology.links.push_back({host.name, "switch0", 1.25e10, 1e-6});
-  }
-  topology.notes = "built by loom collective fit to regenerate measured plans";
-  return topology;
+// The topology `loom collective bench` generated its plans for: the group's topology (one host
+// per node, every host on one switch) with the rates of the active comm profile. GenTree's plan
+// depends on the rates, so the same profile (LOOM_COMM_PROFILE) must be active here as there.
+topo::Topology bench_topology(int ranks, int ranks_per_node) {
+  std::vector<int> node_of_rank(static_cast<size_t>(ranks));
+  for (int r = 0; r < ranks; ++r) node_of_rank[size_t(r)] = r / ranks_per_node;
+  return comm::group_topology(node_of_rank, comm::active_comm_profile()).topology;
 }
 
 struct ReadRows {
@@ -94,7 +81,7 @@ ReadRows read_measurements(const std::string& path) {
     const auto key = std::make_tuple(name, ranks, per_node, bytes);
     auto it = features_cache.find(key);
     if (it == features_cache.end()) {
-      const topo::Network network(one_switch_topology(ranks / per_node, per_node));
+      const topo::Network network(bench_topology(ranks, per_node));
       it = features_cache.emplace(key, topo::plan_features(topo::generate_plan(name, network, bytes))).first;
     }
     measurement.features = it->second;
