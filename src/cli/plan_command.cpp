@@ -67,6 +67,14 @@ void run_plan(const PlanFlags& flags) {
   options.max_pipeline = flags.max_pipeline;
   options.recompute = !flags.no_recompute;
   const planner::SearchResult result = planner::search_plan(inputs, options);
+  if (!result.found && result.min_fitting_bytes == 0) {
+    throw_user_error(
+        "no plan of {} on {} x {} {} exists for --batch {}: no strategy gives every replica whole samples (use a "
+        "batch divisible by the data-parallel degrees)",
+        inputs.model.name, inputs.cluster.nodes, inputs.cluster.devices_per_node, inputs.cluster.device_name,
+        inputs.training.batch_max > 0 ? fmt::format("{}:{}", inputs.training.global_batch, inputs.training.batch_max)
+                                      : std::to_string(inputs.training.global_batch));
+  }
   if (!result.found) {
     throw_user_error(
         "no plan of {} on {} x {} {} fits in {} per device; the least memory with which one fits is {} (use "

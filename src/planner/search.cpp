@@ -44,12 +44,37 @@ struct Solved {
   std::vector<StageChoice> stages;
 };
 
-// The best choice for stage s of a configuration with c layers, over its embedding/head options.
-StageChoice best_stage_choice(const Shape& shape, Knapsack& knapsack, int s, int P, int c, int vocab_tp, bool tied,
-                              double boundary, int in_flight) {
-  StageChoice best;
-  if (!extend(knapsack, shape, c)) return best;
-  const double buffers = boundary * double((s > 0 ? 1 : 0) + (s + 1 < P ? 1 : 0)) * double(in_flight);
+// A stage's pieces besides its layers: its pipeline buffers and its embedding and/or head.
+struct Fixed {
+  double memory = 0.0, weight = 0.0, time_s = 0.0, extra_s = 0.0;
+  int64_t transient = 0;
+};
+
+// Pipeline buffers: the activation received and the one sent, per micro-batch in flight.
+double boundary_bytes(const CostInputs& inputs, const Shape& shape) {
+  return shape.micro_batch_samples / double(shape.stage_size) * double(inputs.training.seq) *
+         double(inputs.model.hidden) * element_bytes(inputs.training.precision);
+}
+
+// Stage s of P's fixed pieces: embedding e and head h (-1: none).
+Fixed fixed_of(const Shape& shape, int e, int h, int s, int P, int in_flight, double boundary, double m_eff) {
+  Fixed f;
+  f.memory = boundary * double((s > 0 ? 1 : 0) + (s + 1 < P ? 1 : 0)) * double(in_flight);
+  for (const VocabOption* v :
+       {e >= 0 ? &shape.embeddings[size_t(e)] : nullptr, h >= 0 ? &shape.heads[size_t(h)] : nullptr}) {
+    if (v == nullptr) continue;
+    f.memory += double(v->state_bytes) + double(in_flight) * double(v->kept_bytes);
+    f.time_s += v->time_s;
+    f.extra_s += v->extra_s;
+    f.weight += m_eff * v->time_s + v->extra_s;
+    f.transient = std::max(f.transient, v->transient_bytes);
+  }
+  return f;
+}
+
+// The (embedding, head) pairs stage s of P may hold (-1: none) with vocabulary-TP degree
+// `vocab_tp` (0: any). A tied model's pair on one stage shares one table, so one layout.
+std::vector<std::pair<int, int>> vocab_pairs(const Shape& shape, int s, int P, int vocab_tp, bool tied) {
   std::vector<int> embeddings{-1}, heads{-1};
   if (s == 0) {
     embeddings.clear();
@@ -61,49 +86,62 @@ StageChoice best_stage_choice(const Shape& shape, Knapsack& knapsack, int s, int
     for (size_t h = 0; h < shape.heads.size(); ++h)
       if (vocab_tp == 0 || shape.heads[h].strategy.tp == vocab_tp) heads.push_back(int(h));
   }
+  std::vector<std::pair<int, int>> pairs;
   for (int e : embeddings) {
     for (int h : heads) {
       if (tied && e >= 0 && h >= 0 && shape.embeddings[size_t(e)].strategy.tp > 1 &&
           shape.embeddings[size_t(e)].strategy.tp_consecutive != shape.heads[size_t(h)].strategy.tp_consecutive)
         continue;
-      double fixed_memory = buffers, fixed_weight = 0.0, fixed_time = 0.0, fixed_extra = 0.0;
-      int64_t fixed_transient = 0;
-      for (const VocabOption* v :
-           {e >= 0 ? &shape.embeddings[size_t(e)] : nullptr, h >= 0 ? &shape.heads[size_t(h)] : nullptr}) {
-        if (v == nullptr) continue;
-        fixed_memory += double(v->state_bytes) + double(in_flight) * double(v->kept_bytes);
-        fixed_time += v->time_s;
-        fixed_extra += v->extra_s;
-        fixed_weight += knapsack.m_eff * v->time_s + v->extra_s;
-        fixed_transient = std::max(fixed_transient, v->transient_bytes);
-      }
-      int layout = 0, index = 0;
-      if (!query(knapsack, c, knapsack.budget - fixed_memory, fixed_transient, layout, index)) continue;
-      const Point& p = knapsack.frontier[size_t(c)][size_t(layout)][size_t(index)];
-      const double weight = p.weight + fixed_weight;
-      if (weight >= best.weight) continue;
-      best.weight = weight;
-      best.options = reconstruct(knapsack, c, layout, index);
-      best.embedding = e;
-      best.head = h;
-      best.peak_bytes = int64_t(p.memory + fixed_memory +
-                                double(std::max(fixed_transient, knapsack.transients[size_t(p.transient)])));
-      best.time_s = fixed_time;
-      best.extra_s = fixed_extra;
-      for (int o : best.options) {
-        best.time_s += shape.options[size_t(o)].time_s;
-        best.extra_s += shape.options[size_t(o)].extra_s;
-      }
+      pairs.emplace_back(e, h);
+    }
+  }
+  return pairs;
+}
+
+// The best choice for stage s of a configuration with c layers, over its embedding/head options.
+StageChoice best_stage_choice(const Shape& shape, Knapsack& knapsack, int s, int P, int c, int vocab_tp, bool tied,
+                              double boundary, int in_flight) {
+  StageChoice best;
+  if (!extend(knapsack, shape, c)) return best;
+  for (const auto& [e, h] : vocab_pairs(shape, s, P, vocab_tp, tied)) {
+    const Fixed fixed = fixed_of(shape, e, h, s, P, in_flight, boundary, knapsack.m_eff);
+    int layout = 0, index = 0;
+    if (!query(knapsack, c, knapsack.budget - fixed.memory, fixed.transient, layout, index)) continue;
+    const Point& p = knapsack.frontier[size_t(c)][size_t(layout)][size_t(index)];
+    const double weight = p.weight + fixed.weight;
+    if (weight >= best.weight) continue;
+    best.weight = weight;
+    best.options = reconstruct(knapsack, c, layout, index);
+    best.embedding = e;
+    best.head = h;
+    best.peak_bytes =
+        int64_t(p.memory + fixed.memory + double(std::max(fixed.transient, knapsack.transients[size_t(p.transient)])));
+    best.time_s = fixed.time_s;
+    best.extra_s = fixed.extra_s;
+    for (int o : best.options) {
+      best.time_s += shape.options[size_t(o)].time_s;
+      best.extra_s += shape.options[size_t(o)].extra_s;
     }
   }
   return best;
 }
 
+// The vocabulary-TP degrees a configuration may give its embedding and head: a tied model needs
+// the same on both, so one entry per degree; untied, 0 (any degree on each side).
+std::vector<int> vocab_degrees(const Shape& shape, bool tied) {
+  if (!tied) return {0};
+  std::vector<int> degrees;
+  for (const VocabOption& v : shape.embeddings)
+    if (std::find(degrees.begin(), degrees.end(), v.strategy.tp) == degrees.end()) degrees.push_back(v.strategy.tp);
+  return degrees;
+}
+
 // An achievable objective for the even split (an upper bound for the knapsack's pruning): per
 // stage the best plan that mixes at most two options of one layout (as many layers of the faster
-// as memory allows), with the embedding/head options that make the best single-option plan.
+// as memory allows), with the embedding/head options of vocabulary-TP degree `vocab_tp` (0: any)
+// that make the best single-option plan.
 double mixed_bound(const CostInputs& inputs, const Shape& shape, const Configuration& config, double boundary,
-                   double m_eff) {
+                   double m_eff, int vocab_tp) {
   const int P = config.pipeline;
   const int L = int(inputs.model.layers);
   const double budget = double(inputs.budget_bytes());
@@ -111,22 +149,6 @@ double mixed_bound(const CostInputs& inputs, const Shape& shape, const Configura
   for (int s = 0; s < P; ++s) {
     const int c = L / P + (s < L % P ? 1 : 0);
     const int in_flight = std::min(config.micro_batches, P - s);
-    const double buffers = boundary * double((s > 0 ? 1 : 0) + (s + 1 < P ? 1 : 0)) * double(in_flight);
-    struct Fixed {
-      double memory = 0.0, weight = 0.0;
-      int64_t transient = 0;
-    };
-    auto fixed_of = [&](const VocabOption* e, const VocabOption* h) {
-      Fixed f;
-      f.memory = buffers;
-      for (const VocabOption* v : {e, h}) {
-        if (v == nullptr) continue;
-        f.memory += double(v->state_bytes) + double(in_flight) * double(v->kept_bytes);
-        f.weight += m_eff * v->time_s + v->extra_s;
-        f.transient = std::max(f.transient, v->transient_bytes);
-      }
-      return f;
-    };
     auto layer_memory = [&](const Option& o) {
       return double(o.state_bytes) + double(in_flight) * double(o.kept_bytes);
     };
@@ -134,31 +156,14 @@ double mixed_bound(const CostInputs& inputs, const Shape& shape, const Configura
     // The embedding/head pair of the best single-option plan.
     double best = kInfinity;
     Fixed chosen;
-    const size_t embeddings = s == 0 ? shape.embeddings.size() : 1;
-    const size_t heads = s == P - 1 ? shape.heads.size() : 1;
-    for (size_t e = 0; e < embeddings; ++e) {
-      for (size_t h = 0; h < heads; ++h) {
-        const VocabOption* ev = s == 0 ? &shape.embeddings[e] : nullptr;
-        const VocabOption* hv = s == P - 1 ? &shape.heads[h] : nullptr;
-        if (inputs.model.tie_embeddings && (ev != nullptr || hv != nullptr)) {
-          // Tied: the same vocabulary layout on both (a pipeline pairs them across stages; the
-          // bound only uses degree-1 tables there, which every shape has).
-          const VocabStrategy& v = ev != nullptr ? ev->strategy : hv->strategy;
-          if (P > 1 && v.tp != 1) continue;
-          if (ev != nullptr && hv != nullptr &&
-              !(ev->strategy.tp == hv->strategy.tp &&
-                (ev->strategy.tp == 1 || ev->strategy.tp_consecutive == hv->strategy.tp_consecutive)))
-            continue;
-        }
-        const Fixed f = fixed_of(ev, hv);
-        for (const Option& o : shape.options) {
-          const double total =
-              f.memory + double(c) * layer_memory(o) + double(std::max(f.transient, o.transient_bytes));
-          const double weight = f.weight + double(c) * layer_weight(o);
-          if (total <= budget && weight < best) {
-            best = weight;
-            chosen = f;
-          }
+    for (const auto& [e, h] : vocab_pairs(shape, s, P, vocab_tp, inputs.model.tie_embeddings)) {
+      const Fixed f = fixed_of(shape, e, h, s, P, in_flight, boundary, m_eff);
+      for (const Option& o : shape.options) {
+        const double layers = double(c) * layer_memory(o) + double(std::max(f.transient, o.transient_bytes));
+        const double weight = f.weight + double(c) * layer_weight(o);
+        if (layers <= budget - f.memory && weight < best) {
+          best = weight;
+          chosen = f;
         }
       }
     }
@@ -180,6 +185,15 @@ double mixed_bound(const CostInputs& inputs, const Shape& shape, const Configura
   return objective;
 }
 
+// The least of those bounds over the vocabulary-TP degrees the configuration allows.
+double mixed_bound(const CostInputs& inputs, const Shape& shape, const Configuration& config, double boundary,
+                   double m_eff) {
+  double least = kInfinity;
+  for (int vocab_tp : vocab_degrees(shape, inputs.model.tie_embeddings))
+    least = std::min(least, mixed_bound(inputs, shape, config, boundary, m_eff, vocab_tp));
+  return least;
+}
+
 Solved solve_configuration(const CostInputs& inputs, const Shape& shape, const Configuration& config,
                            double incumbent) {
   const int P = config.pipeline;
@@ -190,9 +204,7 @@ Solved solve_configuration(const CostInputs& inputs, const Shape& shape, const C
   const int max_layers = L - (P - 1);
   Solved best;
   if (shape.options.empty() || shape.embeddings.empty()) return best;
-  // Pipeline buffers: the activation received and the one sent, per micro-batch in flight.
-  const double boundary = shape.micro_batch_samples / double(shape.stage_size) * double(inputs.training.seq) *
-                          double(inputs.model.hidden) * element_bytes(inputs.training.precision);
+  const double boundary = boundary_bytes(inputs, shape);
   // One knapsack per number of micro-batches in flight (1F1B: stage s holds min(m, P - s)).
   std::map<int, Knapsack> knapsacks;
   const double upper = std::min(incumbent, mixed_bound(inputs, shape, config, boundary, m_eff));
@@ -200,22 +212,23 @@ Solved solve_configuration(const CostInputs& inputs, const Shape& shape, const C
     const int in_flight = std::min(m, P - s);
     if (knapsacks.count(in_flight)) continue;
     Knapsack k = make_knapsack(shape, in_flight, budget, m_eff);
-    k.weight_cap = upper;
-    k.target = P == 1 ? L : 0;
+    // The bound is a plan's weight summed in another order: a little slack so that rounding
+    // cannot prune the plan that makes it.
+    k.weight_cap = upper * (1.0 + 1e-9);
     knapsacks.emplace(in_flight, std::move(k));
   }
+  // The layers a stage must hold: all L with one stage; with more, what the other P - 1 cannot
+  // take, each holding at most the most layers any stage can hold under the cap (by the
+  // relaxation of Knapsack::rest_weight).
+  int most = 0;
+  for (const auto& [in_flight, k] : knapsacks)
+    while (most < max_layers && k.rest_weight(most + 1, k.budget) <= k.weight_cap) ++most;
+  const int least = std::max(1, L - (P - 1) * most);
+  for (auto& [in_flight, k] : knapsacks) k.target = least;
   double fastest_layer = kInfinity;
   for (const Option& o : shape.options) fastest_layer = std::min(fastest_layer, m_eff * o.time_s + o.extra_s);
-  // Vocabulary-TP degrees: a tied model needs the same on the embedding and the head.
   const bool tied = inputs.model.tie_embeddings;
-  std::vector<int> vocab_degrees{0};  // 0: any degree on each side
-  if (tied) {
-    vocab_degrees.clear();
-    for (const VocabOption& v : shape.embeddings)
-      if (std::find(vocab_degrees.begin(), vocab_degrees.end(), v.strategy.tp) == vocab_degrees.end())
-        vocab_degrees.push_back(v.strategy.tp);
-  }
-  for (int vocab_tp : vocab_degrees) {
+  for (int vocab_tp : vocab_degrees(shape, tied)) {
     // tables[s][c]: stage s's best with c layers, filled up to the depth that can matter.
     std::vector<std::vector<StageChoice>> tables(static_cast<size_t>(P));
     auto fill = [&](int s, int depth) {
@@ -294,6 +307,77 @@ Solved solve_configuration(const CostInputs& inputs, const Shape& shape, const C
     if (result.objective < best.objective) best = std::move(result);
   }
   return best;
+}
+
+// The least budget B, to the byte, with which `layers` bytes fit beside `fixed` ones as the
+// knapsack tests it (layers <= double(B) - fixed).
+int64_t least_budget(double layers, double fixed) {
+  auto fits = [&](int64_t budget) { return layers <= double(budget) - fixed; };
+  int64_t budget = int64_t(std::ceil(layers + fixed));
+  while (fits(budget - 1)) --budget;
+  while (!fits(budget)) ++budget;
+  return budget;
+}
+
+// The least per-device budget with which solve_configuration finds a plan (INT64_MAX: none). A
+// stage's leanest way to hold c layers repeats one strategy: a mix holds at least c times its
+// leanest strategy's layer memory, at least that strategy's transient, and resharding on top.
+// So per stage and layer count the least budget is a minimum over the embedding/head pairs and
+// the strategies, and the configuration's is the least over partitions of the largest stage's
+// (found by bisection over the stages' values, which grow with the layer count).
+int64_t least_fitting_bytes(const CostInputs& inputs, const Shape& shape, const Configuration& config) {
+  constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
+  const int P = config.pipeline;
+  const int m = config.micro_batches;
+  const int L = int(inputs.model.layers);
+  const int max_layers = L - (P - 1);
+  if (shape.options.empty() || shape.embeddings.empty()) return kNone;
+  const double boundary = boundary_bytes(inputs, shape);
+  int64_t least = kNone;
+  for (int vocab_tp : vocab_degrees(shape, inputs.model.tie_embeddings)) {
+    // need[s][c]: stage s's least budget with c layers (c = 0 unused).
+    std::vector<std::vector<int64_t>> need(size_t(P), std::vector<int64_t>(size_t(max_layers) + 1, kNone));
+    for (int s = 0; s < P; ++s) {
+      const int in_flight = std::min(m, P - s);
+      if (s > 1 && s + 1 < P && std::min(m, P - s + 1) == in_flight) {
+        need[size_t(s)] = need[size_t(s) - 1];  // a middle stage like the one before
+        continue;
+      }
+      const int first = P == 1 ? L : 1;  // one stage holds every layer
+      for (const auto& [e, h] : vocab_pairs(shape, s, P, vocab_tp, inputs.model.tie_embeddings)) {
+        const Fixed placed = fixed_of(shape, e, h, s, P, in_flight, boundary, 0.0);
+        for (const Option& o : shape.options) {
+          const double layer = double(o.state_bytes) + double(in_flight) * double(o.kept_bytes);
+          const double transient = double(std::max(placed.transient, o.transient_bytes));
+          for (int c = first; c <= max_layers; ++c) {
+            int64_t& slot = need[size_t(s)][size_t(c)];
+            slot = std::min(slot, least_budget(double(c) * layer + transient, placed.memory));
+          }
+        }
+      }
+    }
+    // The least largest stage over partitions: the least value v such that the stages, each
+    // taking the most layers it can hold within v, take all L.
+    std::vector<int64_t> values;
+    for (const auto& row : need)
+      for (int64_t v : row)
+        if (v != kNone) values.push_back(v);
+    std::sort(values.begin(), values.end());
+    auto enough = [&](int64_t limit) {
+      int total = 0;
+      for (const auto& row : need) {
+        int c = 0;
+        for (int k = 1; k <= max_layers; ++k)
+          if (row[size_t(k)] <= limit) c = k;
+        if (c == 0) return false;
+        total += c;
+      }
+      return total >= L;
+    };
+    const auto it = std::partition_point(values.begin(), values.end(), [&](int64_t v) { return !enough(v); });
+    if (it != values.end()) least = std::min(least, *it);
+  }
+  return least;
 }
 
 ParallelPlan build_plan(const CostInputs& inputs, const Shape& shape, const Configuration& config,
@@ -515,29 +599,11 @@ SearchResult search_plan(const CostInputs& inputs, const SearchOptions& options)
     for (size_t k = 1; k < evaluated.size() && int(k) <= options.runner_ups; ++k)
       result.runner_ups.push_back(evaluated[k]);
   } else {
-    // Nothing fits: the least per-device memory with which the search finds a plan, by bisection
-    // over the budget (each probe a search; they end fast when nothing fits).
-    if (options.find_min_memory) {
-      SearchOptions probe = options;
-      probe.find_min_memory = false;
-      probe.runner_ups = 0;
-      CostInputs trial = inputs;
-      auto fits = [&](int64_t budget) {
-        trial.memory_budget_bytes = budget;
-        return search_plan(trial, probe).found;
-      };
-      int64_t low = inputs.budget_bytes();  // does not fit
-      int64_t high = std::max<int64_t>(low, 1) * 2;
-      while (high < (int64_t{1} << 62) && !fits(high)) {
-        low = high;
-        high *= 2;
-      }
-      for (int step = 0; step < 64 && high - low > 1; ++step) {
-        const int64_t middle = low + (high - low) / 2;
-        (fits(middle) ? high : low) = middle;
-      }
-      result.min_fitting_bytes = high;
-    }
+    // Nothing fits: the least per-device memory with which the search finds a plan.
+    int64_t least = std::numeric_limits<int64_t>::max();
+    for (size_t i = 0; i < configs.size(); ++i)
+      least = std::min(least, least_fitting_bytes(inputs, shapes[i], configs[i]));
+    result.min_fitting_bytes = least == std::numeric_limits<int64_t>::max() ? 0 : least;
   }
   result.search_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return result;

@@ -40,8 +40,6 @@ struct SearchOptions {
   bool sequence_parallel = true;
   int max_sharding = 3;
   int runner_ups = 3;
-  // When nothing fits, bisect the budget for the least memory that fits (min_fitting_bytes).
-  bool find_min_memory = true;
 };
 
 struct Candidate {
@@ -59,7 +57,7 @@ struct SearchResult {
   int64_t pruned = 0;          // of them, skipped by the bound
   int64_t strategies = 0;      // per-layer strategies costed
   // When no plan fits: the smallest per-device memory (to the byte) with which the search finds a
-  // plan.
+  // plan; 0 when no memory would do (the space has no strategy for this batch on these devices).
   int64_t min_fitting_bytes = 0;
 };
 

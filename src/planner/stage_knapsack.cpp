@@ -6,24 +6,82 @@ namespace loom::planner::detail {
 
 namespace {
 
-// Keeps, sorted by memory, the points no other point beats in memory, largest transient and
-// weight at once (a point with no more memory, no larger transient and no more weight, seen
-// first, dominates).
-void pareto(std::vector<Point>& points, int transient_classes) {
-  std::sort(points.begin(), points.end(), [](const Point& a, const Point& b) { return a.memory < b.memory; });
+// The order points are merged in: memory, then largest transient, then weight.
+bool before(const Point& a, const Point& b) {
+  if (a.memory != b.memory) return a.memory < b.memory;
+  if (a.transient != b.transient) return a.transient < b.transient;
+  return a.weight < b.weight;
+}
+
+// Merges `a` and `b`, each in that order, into `out`, keeping in order the points no other point
+// beats in memory, largest transient and weight at once (a point with no more memory, no larger
+// transient and no more weight, seen first, dominates); on ties a's point comes first. `best`:
+// scratch. Linear in the points.
+void merge_pareto(const std::vector<Point>& a, const std::vector<Point>& b, int transient_classes,
+                  std::vector<double>& best, std::vector<Point>& out) {
+  out.clear();
   // best[j]: the least weight kept so far among points whose transient class is <= j.
-  std::vector<double> best(size_t(transient_classes), kInfinity);
-  size_t kept = 0;
-  for (size_t i = 0; i < points.size(); ++i) {
-    const Point& p = points[i];
-    if (best[size_t(p.transient)] <= p.weight) continue;
-    for (size_t j = size_t(p.transient); j < best.size(); ++j) best[j] = std::min(best[j], p.weight);
-    points[kept++] = p;
+  best.assign(size_t(transient_classes), kInfinity);
+  auto keep = [&](const Point& p) {
+    if (best[size_t(p.transient)] <= p.weight) return;
+    for (size_t j = size_t(p.transient); j < best.size() && best[j] > p.weight; ++j) best[j] = p.weight;
+    out.push_back(p);
+  };
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) keep(before(b[j], a[i]) ? b[j++] : a[i++]);
+  for (; i < a.size(); ++i) keep(a[i]);
+  for (; j < b.size(); ++j) keep(b[j]);
+}
+
+// Folds runs, each in merge order, into their Pareto set `out`: run(r, list) fills run r.
+template <typename Run>
+void merge_runs(int runs, int transient_classes, Run&& run, std::vector<Point>& list, std::vector<Point>& merged,
+                std::vector<double>& best, std::vector<Point>& out) {
+  out.clear();
+  for (int r = 0; r < runs; ++r) {
+    list.clear();
+    run(r, list);
+    if (list.empty()) continue;
+    merge_pareto(out, list, transient_classes, best, merged);
+    out.swap(merged);
   }
-  points.resize(kept);
+}
+
+// The lower convex hull of (memory, weight) points, keeping its falling part.
+std::vector<std::pair<double, double>> falling_hull(std::vector<std::pair<double, double>> points) {
+  std::sort(points.begin(), points.end());
+  std::vector<std::pair<double, double>> hull;
+  for (const auto& p : points) {
+    if (!hull.empty() && p.second >= hull.back().second) continue;
+    while (hull.size() >= 2) {
+      const auto& a = hull[hull.size() - 2];
+      const auto& b = hull.back();
+      // b lies on or above the segment a -> p: drop it.
+      if ((b.second - a.second) * (p.first - a.first) >= (p.second - a.second) * (b.first - a.first))
+        hull.pop_back();
+      else
+        break;
+    }
+    hull.push_back(p);
+  }
+  return hull;
 }
 
 }  // namespace
+
+double Knapsack::rest_weight(int n, double room) const {
+  if (n <= 0) return 0.0;
+  const double per_layer = room / double(n);
+  if (hull.empty() || per_layer < hull.front().first) return kInfinity;
+  // The first hull point with memory above per_layer bounds the segment per_layer falls on.
+  const auto it = std::upper_bound(hull.begin(), hull.end(), per_layer,
+                                   [](double x, const std::pair<double, double>& h) { return x < h.first; });
+  if (it == hull.end()) return double(n) * hull.back().second;
+  const auto& a = *(it - 1);
+  const auto& b = *it;
+  const double f = (per_layer - a.first) / (b.first - a.first);
+  return double(n) * (a.second + f * (b.second - a.second));
+}
 
 Knapsack make_knapsack(const Shape& shape, int in_flight, double budget, double m_eff) {
   Knapsack k;
@@ -37,7 +95,7 @@ Knapsack make_knapsack(const Shape& shape, int in_flight, double budget, double 
   std::sort(k.transients.begin(), k.transients.end());
   k.transients.erase(std::unique(k.transients.begin(), k.transients.end()), k.transients.end());
   k.options_of_layout.resize(size_t(k.layouts));
-  k.frontier.resize(2, std::vector<std::vector<Point>>(size_t(k.layouts)));
+  std::vector<std::pair<double, double>> fitting;
   for (size_t o = 0; o < shape.options.size(); ++o) {
     const Option& option = shape.options[o];
     k.memory.push_back(double(option.state_bytes) + double(in_flight) * double(option.kept_bytes));
@@ -46,55 +104,72 @@ Knapsack make_knapsack(const Shape& shape, int in_flight, double budget, double 
     k.transient_class.push_back(int(it - k.transients.begin()));
     if (k.memory[o] + double(option.transient_bytes) > budget) continue;
     k.options_of_layout[size_t(option.layout)].push_back(int(o));
-    k.frontier[1][size_t(option.layout)].push_back({k.memory[o], k.weight[o], k.transient_class[o], int(o), -1, -1});
+    fitting.emplace_back(k.memory[o], k.weight[o]);
   }
-  for (auto& f : k.frontier[1]) pareto(f, int(k.transients.size()));
-  k.lightest = kInfinity;
-  for (const auto& list : k.options_of_layout)
-    for (int o : list) k.lightest = std::min(k.lightest, k.weight[size_t(o)]);
+  k.hull = falling_hull(std::move(fitting));
+  k.lightest = k.hull.empty() ? kInfinity : k.hull.back().second;
+  // One layer: each layout's options, sorted and Pareto-filtered.
+  k.frontier.resize(2, std::vector<std::vector<Point>>(size_t(k.layouts)));
+  std::vector<Point> list, merged;
+  std::vector<double> best;
+  for (int l = 0; l < k.layouts; ++l) {
+    const std::vector<int>& options = k.options_of_layout[size_t(l)];
+    merge_runs(
+        int(options.size()), int(k.transients.size()),
+        [&](int r, std::vector<Point>& run) {
+          const int o = options[size_t(r)];
+          run.push_back({k.memory[size_t(o)], k.weight[size_t(o)], k.transient_class[size_t(o)], o, -1, -1});
+        },
+        list, merged, best, k.frontier[1][size_t(l)]);
+  }
   return k;
 }
 
 bool extend(Knapsack& k, const Shape& shape, int c) {
   const int classes = int(k.transients.size());
+  std::vector<Point> entry, list, merged;
+  std::vector<double> best;
   while (int(k.frontier.size()) <= c) {
+    const int count = int(k.frontier.size());  // the layers of the points made now
     const auto& previous = k.frontier.back();
     std::vector<std::vector<Point>> next(size_t(k.layouts));
     bool any = false;
-    const double cap = k.cap(int(k.frontier.size()));
     for (int to = 0; to < k.layouts; ++to) {
-      if (k.options_of_layout[size_t(to)].empty()) continue;
-      // The ways to end c - 1 layers, moved into layout `to` (resharding paid), merged.
-      std::vector<Point> entry;
-      for (int from = 0; from < k.layouts; ++from) {
-        const double reshard = k.m_eff * shape.reshard[size_t(from)][size_t(to)];
-        const double reshard_memory = double(k.in_flight) * shape.reshard_kept[size_t(from)][size_t(to)];
-        const auto& list = previous[size_t(from)];
-        for (size_t i = 0; i < list.size(); ++i) {
-          Point p = list[i];
-          p.weight += reshard;
-          p.memory += reshard_memory;
-          p.parent = int(i);
-          p.parent_layout = from;
-          entry.push_back(p);
-        }
-      }
-      pareto(entry, classes);
-      std::vector<Point> candidates;
-      for (int o : k.options_of_layout[size_t(to)]) {
-        for (const Point& p : entry) {
-          const double memory = p.memory + k.memory[size_t(o)];
-          const int transient = std::max(p.transient, k.transient_class[size_t(o)]);
-          if (memory + double(k.transients[size_t(std::min(p.transient, k.transient_class[size_t(o)]))]) > k.budget)
-            break;  // entry is sorted by memory: the rest need more
-          if (memory + double(k.transients[size_t(transient)]) > k.budget) continue;
-          if (p.weight + k.weight[size_t(o)] > cap) continue;
-          candidates.push_back({memory, p.weight + k.weight[size_t(o)], transient, o, p.parent, p.parent_layout});
-        }
-      }
-      pareto(candidates, classes);
-      any = any || !candidates.empty();
-      next[size_t(to)] = std::move(candidates);
+      const std::vector<int>& options = k.options_of_layout[size_t(to)];
+      if (options.empty()) continue;
+      // The ways to end count - 1 layers, moved into layout `to` (resharding paid), merged: one
+      // run per layout they end in, each in memory order.
+      merge_runs(
+          k.layouts, classes,
+          [&](int from, std::vector<Point>& run) {
+            const double weight = k.m_eff * shape.reshard[size_t(from)][size_t(to)];
+            const double memory = double(k.in_flight) * shape.reshard_kept[size_t(from)][size_t(to)];
+            const auto& points = previous[size_t(from)];
+            for (size_t i = 0; i < points.size(); ++i) {
+              const Point& p = points[i];
+              if (p.weight + weight + k.lightest > k.weight_cap) continue;  // no layer can follow
+              run.push_back({p.memory + memory, p.weight + weight, p.transient, p.option, int(i), from});
+            }
+          },
+          list, merged, best, entry);
+      // Then one more layer of each option of `to`: one run per option, each in entry's order.
+      merge_runs(
+          int(options.size()), classes,
+          [&](int r, std::vector<Point>& run) {
+            const int o = options[size_t(r)];
+            for (const Point& p : entry) {
+              const double memory = p.memory + k.memory[size_t(o)];
+              const int transient = std::max(p.transient, k.transient_class[size_t(o)]);
+              const int smaller = std::min(p.transient, k.transient_class[size_t(o)]);
+              if (memory + double(k.transients[size_t(smaller)]) > k.budget) break;  // the rest need more
+              const double weight = p.weight + k.weight[size_t(o)];
+              if (memory + double(k.transients[size_t(transient)]) > k.budget || !k.promising(count, memory, weight))
+                continue;
+              run.push_back({memory, weight, transient, o, p.parent, p.parent_layout});
+            }
+          },
+          list, merged, best, next[size_t(to)]);
+      any = any || !next[size_t(to)].empty();
     }
     if (!any) return false;
     k.frontier.push_back(std::move(next));

@@ -36,12 +36,26 @@ struct Knapsack {
   int layouts = 0;
   // Pruning that keeps the optimum: a way to fill c layers whose weight, plus the least weight
   // the layers still to come must add, exceeds a weight some plan achieves cannot be part of a
-  // better plan. `target`: the layers the stage must hold (0: unknown, nothing to come counted).
+  // better plan. `target`: the fewest layers the stage may hold in such a plan (0: unknown,
+  // nothing to come counted). Below the target, frontier[c] may then lack the best way to fill
+  // c layers; from it on, it holds every way that can stay under the cap.
   double weight_cap = kInfinity;
   int target = 0;
   double lightest = 0.0;  // the least weight of one layer
+  // The lower convex hull of the fitting options' (memory, weight), memory ascending, weight
+  // falling: below it no mix of layers lies (rest_weight).
+  std::vector<std::pair<double, double>> hull;
 
-  double cap(int c) const { return weight_cap - (target > c ? double(target - c) * lightest : 0.0); }
+  // The least weight n more layers add when they have `room` bytes between them (the linear
+  // relaxation: n times the hull at room / n); infinite when even that cannot fit.
+  double rest_weight(int n, double room) const;
+  // Whether a way to fill c layers with this memory and weight may still be part of a plan
+  // lighter than weight_cap.
+  bool promising(int c, double memory, double weight) const {
+    if (weight > weight_cap) return false;
+    if (target <= c) return true;
+    return weight + rest_weight(target - c, budget - memory) <= weight_cap;
+  }
 };
 
 // The knapsack of `shape` with `in_flight` micro-batches, layer memory within `budget`, weights

@@ -81,4 +81,18 @@ TEST(PlanCli, NothingFitsSaysTheLeastMemoryThatWould) {
   expect_one_line_error(result, "least memory with which one fits");
 }
 
+TEST(PlanCli, NoStrategyForTheBatchSaysSo) {
+  // Three heads allow no TP on 8 devices, and one sample cannot feed 4 or 8 replicas; the model's
+  // three layers allow no deeper pipeline. No memory would make a plan fit.
+  const std::string path = unique_temp_path("three_heads.json");
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  ASSERT_NE(file, nullptr);
+  std::fputs(R"({"model_type": "gpt2", "n_layer": 3, "n_embd": 48, "n_head": 3, "vocab_size": 100, "n_positions": 64})",
+             file);
+  std::fclose(file);
+  const Result result = run_loom("plan --model " + path + " --cluster local --devices-per-node 8 --batch 1 --seq 64");
+  expect_one_line_error(result, "exists for --batch 1");
+  std::remove(path.c_str());
+}
+
 }  // namespace

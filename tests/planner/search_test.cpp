@@ -415,24 +415,28 @@ int64_t least_fitting_budget(CostInputs inputs, const SearchOptions& options) {
   return hi;
 }
 
-// search.h: "When no plan fits: the smallest per-device memory with which some plan of the space
-// fits". Disabled until the estimate is made exact: it adds the embedding's and the head's
-// transients to the layers' (the peak holds only the largest), which overstates the need on one
-// stage by their sum; and it takes the least layer memory and the least transient from possibly
-// different strategies and leaves out the pipeline's boundary buffers, which understates it: on
-// 8 ranks (tied, 2 layers, batch 4) nothing fits 286,495 bytes, a pp2 plan fits 286,496, and the
-// estimate is 284,600, so `loom plan` would say the leanest plan needs less than the budget.
+// search.h: "When no plan fits: the smallest per-device memory (to the byte) with which the search
+// finds a plan". The search computes it directly (a stage's leanest plan repeats one strategy,
+// then the least largest stage over partitions); the reference is the bisection above, one full
+// search per probe. Tied and untied, one stage or a pipeline whose stages hold their layers
+// unevenly, one batch or a range.
 TEST(PlanSearch, MinFittingBytesIsTheLeastBudgetThatFits) {
-  for (int devices : {2, 8}) {
-    for (int64_t batch : {1, 4}) {
-      CostInputs inputs = make_inputs(small_model(2, true), devices, batch, 16);
-      const int64_t least = least_fitting_budget(inputs, one_thread(0));
-      inputs.memory_budget_bytes = least - 1;
-      const SearchResult result = search_plan(inputs, one_thread(0));
-      SCOPED_TRACE(std::to_string(devices) + " devices, batch " + std::to_string(batch));
-      ASSERT_FALSE(result.found);
-      EXPECT_GT(result.min_fitting_bytes, inputs.memory_budget_bytes);
-      EXPECT_EQ(result.min_fitting_bytes, least);
+  for (bool tied : {true, false}) {
+    for (int layers : {2, 5}) {
+      for (int devices : {2, 8}) {
+        for (const auto& [batch, batch_max] : {std::pair<int64_t, int64_t>{1, 0}, {4, 0}, {2, 8}}) {
+          CostInputs inputs = make_inputs(small_model(layers, tied), devices, batch, 16);
+          inputs.training.batch_max = batch_max;
+          const int64_t least = least_fitting_budget(inputs, one_thread(0));
+          inputs.memory_budget_bytes = least - 1;
+          const SearchResult result = search_plan(inputs, one_thread(0));
+          SCOPED_TRACE(std::string(tied ? "tied, " : "untied, ") + std::to_string(layers) + " layers, " +
+                       std::to_string(devices) + " devices, batch " + std::to_string(batch) + ":" +
+                       std::to_string(batch_max));
+          ASSERT_FALSE(result.found);
+          EXPECT_EQ(result.min_fitting_bytes, least);
+        }
+      }
     }
   }
 }
