@@ -47,7 +47,8 @@ void merge_runs(int runs, int transient_classes, Run&& run, std::vector<Point>& 
   }
 }
 
-// The lower convex hull of (memory, weight) points, keeping its falling part.
+}  // namespace
+
 std::vector<std::pair<double, double>> falling_hull(std::vector<std::pair<double, double>> points) {
   std::sort(points.begin(), points.end());
   std::vector<std::pair<double, double>> hull;
@@ -67,20 +68,20 @@ std::vector<std::pair<double, double>> falling_hull(std::vector<std::pair<double
   return hull;
 }
 
-}  // namespace
+double hull_at(const std::vector<std::pair<double, double>>& hull, double x) {
+  if (hull.empty() || x < hull.front().first) return kInfinity;
+  // The first hull point with memory above x bounds the segment x falls on.
+  const auto it = std::upper_bound(hull.begin(), hull.end(), x,
+                                   [](double v, const std::pair<double, double>& h) { return v < h.first; });
+  if (it == hull.end()) return hull.back().second;
+  const auto& a = *(it - 1);
+  const auto& b = *it;
+  return a.second + (x - a.first) / (b.first - a.first) * (b.second - a.second);
+}
 
 double Knapsack::rest_weight(int n, double room) const {
   if (n <= 0) return 0.0;
-  const double per_layer = room / double(n);
-  if (hull.empty() || per_layer < hull.front().first) return kInfinity;
-  // The first hull point with memory above per_layer bounds the segment per_layer falls on.
-  const auto it = std::upper_bound(hull.begin(), hull.end(), per_layer,
-                                   [](double x, const std::pair<double, double>& h) { return x < h.first; });
-  if (it == hull.end()) return double(n) * hull.back().second;
-  const auto& a = *(it - 1);
-  const auto& b = *it;
-  const double f = (per_layer - a.first) / (b.first - a.first);
-  return double(n) * (a.second + f * (b.second - a.second));
+  return double(n) * hull_at(hull, room / double(n));
 }
 
 Knapsack make_knapsack(const Shape& shape, int in_flight, double budget, double m_eff) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "planner/search_space.h"
@@ -57,6 +58,11 @@ struct Knapsack {
     return weight + rest_weight(target - c, budget - memory) <= weight_cap;
   }
 };
+
+// The lower convex hull of (memory, weight) points, memory ascending, keeping its falling part.
+std::vector<std::pair<double, double>> falling_hull(std::vector<std::pair<double, double>> points);
+// The hull's weight at memory x (its last weight beyond it); infinite below its first point.
+double hull_at(const std::vector<std::pair<double, double>>& hull, double x);
 
 // The knapsack of `shape` with `in_flight` micro-batches, layer memory within `budget`, weights
 // (m + P - 1) x time + per-step time; frontier[1] filled.
