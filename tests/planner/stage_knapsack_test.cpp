@@ -84,6 +84,16 @@ void enumerate(const Instance& in, int c, std::vector<int>& prefix, std::vector<
   }
 }
 
+// all[c]: every sequence of c options, for c up to max_c (all[0] empty).
+std::vector<std::vector<Sequence>> every_sequence(const Instance& in, int max_c) {
+  std::vector<std::vector<Sequence>> all(size_t(max_c) + 1);
+  for (int c = 1; c <= max_c; ++c) {
+    std::vector<int> prefix;
+    enumerate(in, c, prefix, all[size_t(c)]);
+  }
+  return all;
+}
+
 // The least weight of a sequence that fits `budget` beside a fixed piece of `fixed` bytes whose
 // transient is `fixed_transient`.
 double least_weight(const std::vector<Sequence>& all, double budget, double fixed, int64_t fixed_transient) {
@@ -110,11 +120,7 @@ TEST(StageKnapsack, MatchesEnumerationAtEveryCountAndBudget) {
   for (int trial = 0; trial < 60; ++trial) {
     const Instance in = random_instance(rng);
     const int max_c = in.shape.options.size() > 6 ? 3 : 4;
-    std::vector<std::vector<Sequence>> all(size_t(max_c) + 1);
-    for (int c = 1; c <= max_c; ++c) {
-      std::vector<int> prefix;
-      enumerate(in, c, prefix, all[size_t(c)]);
-    }
+    const std::vector<std::vector<Sequence>> all = every_sequence(in, max_c);
     // Budgets at each sequence's exact need (and one byte under), with and without a fixed piece.
     std::vector<double> budgets;
     for (int c = 1; c <= max_c; ++c)
@@ -153,11 +159,7 @@ TEST(StageKnapsack, PruningKeepsEveryPlanUnderTheCapFromTheTargetOn) {
   for (int trial = 0; trial < 60; ++trial) {
     const Instance in = random_instance(rng);
     const int max_c = in.shape.options.size() > 6 ? 3 : 4;
-    std::vector<std::vector<Sequence>> all(size_t(max_c) + 1);
-    for (int c = 1; c <= max_c; ++c) {
-      std::vector<int> prefix;
-      enumerate(in, c, prefix, all[size_t(c)]);
-    }
+    const std::vector<std::vector<Sequence>> all = every_sequence(in, max_c);
     // A budget where memory binds: the median need at the deepest count.
     std::vector<double> needs;
     for (const Sequence& s : all[size_t(max_c)]) needs.push_back(s.memory + double(s.transient));
