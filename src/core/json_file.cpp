@@ -15,7 +15,7 @@ nlohmann::json read_json_file(const std::string& path, const std::string& what) 
   nlohmann::json document;
   try {
     in >> document;
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // syntax, and numbers out of range ("1e400")
     throw_user_error("[{}] is not valid JSON: {}", path, e.what());
   }
   return document;

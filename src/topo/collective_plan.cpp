@@ -2,7 +2,10 @@
 // Parsing checks each field's type and form (a whole number, a known op name, a [first, count]
 // pair); how the fields fit together (peers in range, chunks inside the buffer, steps in order)
 // is the validator's one pass (plan_validator.cpp), which load_plan runs after parsing. Plans
-// reach millions of ops, so the op loop compares keys in place instead of building strings.
+// reach millions of ops, so the op loop compares keys in place instead of building strings, and
+// load_plan streams the file through a SAX reader that fills the plan without the document; where
+// the reader meets anything it does not accept, plan_from_json (the reference) reads the file and
+// gives the error.
 #include "topo/collective_plan.h"
 
 #include <fmt/format.h>
@@ -266,9 +269,242 @@ json plan_to_json(const CollectivePlan& plan) {
           {"ops", std::move(ops)}};
 }
 
+namespace {
+
+// load_plan's fast path: a SAX handler that fills the plan while the parser reads, with
+// plan_from_json's rules field by field (types, whole numbers and their ranges, known and
+// required fields, no peer on a copy). It accepts only documents plan_from_json accepts, and
+// gives the same plan; at anything else (a syntax error, a wrong type, a repeated key) it stops,
+// and load_plan reads the file again through plan_from_json, whose error is the message. So the
+// messages have one source, and a file the fast path does not know is still read right.
+class PlanSaxReader final : public nlohmann::json_sax<json> {
+ public:
+  explicit PlanSaxReader(CollectivePlan& plan) : plan_(plan) {}
+
+  // True once the whole top-level object was accepted.
+  bool complete() const { return place_ == Place::done; }
+
+  bool null() override { return false; }
+  bool boolean(bool /*value*/) override { return false; }
+  bool binary(binary_t& /*value*/) override { return false; }
+  bool number_integer(number_integer_t value) override { return whole(value); }
+  bool number_unsigned(number_unsigned_t value) override {
+    // Above int64's range is above every field's range.
+    return value <= uint64_t(std::numeric_limits<int64_t>::max()) && whole(int64_t(value));
+  }
+  bool number_float(number_float_t value, const string_t& /*text*/) override {
+    // whole_number's rule: a float counts where it is whole and below 9e18.
+    return value == std::floor(value) && std::abs(value) < 9e18 && whole(int64_t(value));
+  }
+  bool string(string_t& value) override;
+  bool start_object(std::size_t /*elements*/) override;
+  bool key(string_t& name) override;
+  bool end_object() override;
+  bool start_array(std::size_t /*elements*/) override;
+  bool end_array() override;
+  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& /*error*/) override {
+    return false;
+  }
+
+ private:
+  // Where the next event lands.
+  enum class Place : uint8_t { document, top, chunk_sizes, rank_lists, rank_ops, op, op_pair, done };
+  // Fields by their index in kTopKeys and kOpKeys; seen fields are bits (1 << index).
+  static constexpr std::string_view kTopKeys[] = {"version", "collective",    "algorithm", "topology",
+                                                  "ranks",   "element_bytes", "chunks",    "ops"};
+  enum TopField : uint8_t {
+    top_version,
+    top_collective,
+    top_algorithm,
+    top_topology,
+    top_ranks,
+    top_element_bytes,
+    top_chunks,
+    top_ops
+  };
+  static constexpr std::string_view kOpKeys[] = {"step", "op", "peer", "chunks", "buffer"};
+  enum OpField : uint8_t { op_step, op_kind, op_peer, op_chunks, op_buffer };
+
+  static bool in_range(int64_t value, int64_t low, int64_t high) { return value >= low && value <= high; }
+  // Looks `name` up in `keys`; false for an unknown or repeated one (the DOM keeps the last of a
+  // repeated key, so that file goes the DOM's way).
+  template <size_t N>
+  static bool take_key(const std::string_view (&keys)[N], const std::string& name, unsigned& seen, uint8_t& field) {
+    const auto found = std::find(std::begin(keys), std::end(keys), name);
+    if (found == std::end(keys)) return false;
+    field = uint8_t(found - std::begin(keys));
+    if (seen & (1u << field)) return false;
+    seen |= 1u << field;
+    return true;
+  }
+  bool whole(int64_t value);
+
+  CollectivePlan& plan_;
+  Place place_ = Place::document;
+  unsigned top_seen_ = 0;
+  uint8_t top_field_ = 0;  // the field whose value comes next
+  PlanOp op_;
+  unsigned op_seen_ = 0;
+  uint8_t op_field_ = 0;
+  int op_chunk_values_ = 0;  // values read of the op's [first, count]
+};
+
+bool PlanSaxReader::whole(int64_t value) {
+  switch (place_) {
+    case Place::top:
+      if (top_field_ == top_version) return value == 1;
+      if (top_field_ != top_ranks && top_field_ != top_element_bytes) return false;
+      if (!in_range(value, 1, kInt32Max)) return false;
+      (top_field_ == top_ranks ? plan_.ranks : plan_.element_bytes) = int(value);
+      return true;
+    case Place::chunk_sizes:
+      if (value < 0) return false;
+      plan_.chunk_bytes.push_back(value);
+      return true;
+    case Place::op:
+      if (op_field_ != op_step && op_field_ != op_peer) return false;
+      if (!in_range(value, 0, kInt32Max)) return false;
+      (op_field_ == op_step ? op_.step : op_.peer) = int32_t(value);
+      return true;
+    case Place::op_pair:
+      if (op_chunk_values_ >= 2) return false;
+      if (!in_range(value, op_chunk_values_ == 0 ? 0 : 1, kInt32Max)) return false;  // first >= 0, count >= 1
+      (op_chunk_values_ == 0 ? op_.first_chunk : op_.chunk_count) = int32_t(value);
+      ++op_chunk_values_;
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool PlanSaxReader::string(string_t& value) {
+  if (place_ == Place::top) {
+    if (top_field_ == top_collective) return value == "all_reduce";
+    if (top_field_ != top_algorithm && top_field_ != top_topology) return false;
+    (top_field_ == top_algorithm ? plan_.algorithm : plan_.topology) = std::move(value);
+    return true;
+  }
+  if (place_ != Place::op) return false;
+  if (op_field_ == op_kind) {
+    if (value == "send") {
+      op_.kind = PlanOpKind::send;
+    } else if (value == "recv") {
+      op_.kind = PlanOpKind::recv;
+    } else if (value == "recv_reduce") {
+      op_.kind = PlanOpKind::recv_reduce;
+    } else if (value == "copy") {
+      op_.kind = PlanOpKind::copy;
+    } else {
+      return false;
+    }
+    return true;
+  }
+  if (op_field_ != op_buffer) return false;
+  if (value == "data") {
+    op_.buffer = PlanBuffer::data;
+  } else if (value == "scratch") {
+    op_.buffer = PlanBuffer::scratch;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool PlanSaxReader::start_object(std::size_t /*elements*/) {
+  if (place_ == Place::document) {
+    place_ = Place::top;
+    return true;
+  }
+  if (place_ != Place::rank_ops) return false;
+  op_ = PlanOp{};
+  op_seen_ = 0;
+  place_ = Place::op;
+  return true;
+}
+
+bool PlanSaxReader::key(string_t& name) {
+  if (place_ == Place::top) return take_key(kTopKeys, name, top_seen_, top_field_);
+  return place_ == Place::op && take_key(kOpKeys, name, op_seen_, op_field_);
+}
+
+bool PlanSaxReader::end_object() {
+  if (place_ == Place::top) {
+    constexpr unsigned required = 1u << top_version | 1u << top_collective | 1u << top_ranks | 1u << top_element_bytes |
+                                  1u << top_chunks | 1u << top_ops;
+    if ((top_seen_ & required) != required) return false;
+    place_ = Place::done;
+    return true;
+  }
+  if (place_ != Place::op) return false;
+  constexpr unsigned required = 1u << op_step | 1u << op_kind | 1u << op_chunks;
+  const bool has_peer = (op_seen_ & (1u << op_peer)) != 0;
+  if ((op_seen_ & required) != required || has_peer == (op_.kind == PlanOpKind::copy)) return false;
+  plan_.ops.back().push_back(op_);
+  place_ = Place::rank_ops;
+  return true;
+}
+
+bool PlanSaxReader::start_array(std::size_t /*elements*/) {
+  switch (place_) {
+    case Place::top:
+      if (top_field_ != top_chunks && top_field_ != top_ops) return false;
+      place_ = top_field_ == top_chunks ? Place::chunk_sizes : Place::rank_lists;
+      return true;
+    case Place::rank_lists:
+      // Ranks of one plan mostly hold as many ops as each other: the last rank's count is a
+      // good first size.
+      plan_.ops.emplace_back().reserve(plan_.ops.size() > 1 ? plan_.ops[plan_.ops.size() - 2].size() : 0);
+      place_ = Place::rank_ops;
+      return true;
+    case Place::op:
+      if (op_field_ != op_chunks) return false;
+      op_chunk_values_ = 0;
+      place_ = Place::op_pair;
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool PlanSaxReader::end_array() {
+  switch (place_) {
+    case Place::chunk_sizes:
+    case Place::rank_lists:
+      place_ = Place::top;
+      return true;
+    case Place::rank_ops:
+      place_ = Place::rank_lists;
+      return true;
+    case Place::op_pair:
+      place_ = Place::op;
+      return op_chunk_values_ == 2;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+bool read_plan_streaming(const std::string& path, CollectivePlan& plan) {
+  std::ifstream in(path);
+  if (!in) return false;
+  PlanSaxReader reader(plan);
+  try {
+    // Not strict, as read_json_file: what follows the top-level object is not read.
+    return json::sax_parse(in, &reader, json::input_format_t::json, /*strict=*/false) && reader.complete();
+  } catch (const std::ios_base::failure&) {
+    return false;  // a read that fails (a folder): read_json_file meets it again and reports it
+  }
+}
+
 CollectivePlan load_plan(const std::string& path) {
   const std::string where = "[" + path + "]";
-  CollectivePlan plan = plan_from_json(read_json_file(path, "collective plan file, docs/gentree.md"), where);
+  CollectivePlan plan;
+  if (!read_plan_streaming(path, plan)) {
+    plan = CollectivePlan{};  // the partial plan's memory goes before the document is built
+    plan = plan_from_json(read_json_file(path, "collective plan file, docs/gentree.md"), where);
+  }
   validate_plan(plan, where);
   return plan;
 }

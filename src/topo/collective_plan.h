@@ -44,8 +44,8 @@ struct CollectivePlan {
   std::string algorithm;  // the generator that wrote it (informational)
   std::string topology;   // the topology's name (informational)
   int ranks = 1;
-  int element_bytes = 4;             // every chunk is a whole number of elements
-  std::vector<int64_t> chunk_bytes;  // chunk i follows chunk i - 1; together they are the buffer
+  int element_bytes = 4;                 // every chunk is a whole number of elements
+  std::vector<int64_t> chunk_bytes;      // chunk i follows chunk i - 1; together they are the buffer
   std::vector<std::vector<PlanOp>> ops;  // per rank, in order
 
   int64_t bytes() const;
@@ -59,11 +59,18 @@ struct CollectivePlan {
 
 std::string plan_op_kind_name(PlanOpKind kind);
 
-// One parser, one writer (the validator is plan_validator.h). Parse errors are one line naming
-// the rank, the op index, the field and what would be valid.
+// One parser (load_plan streams files through a fast path beside it), one writer (the validator
+// is plan_validator.h). Parse errors are one line naming the rank, the op index, the field and
+// what would be valid.
 CollectivePlan plan_from_json(const nlohmann::json& document, const std::string& origin);
 nlohmann::json plan_to_json(const CollectivePlan& plan);
-CollectivePlan load_plan(const std::string& path);                      // parses and validates
+// Parses and validates. Streams the file without building the document; a file that is not a
+// valid plan goes through plan_from_json, so its errors are plan_from_json's.
+CollectivePlan load_plan(const std::string& path);
+// load_plan's fast path alone: fills `plan` from the file and returns true, or returns false
+// (`plan` partly filled) where it does not accept the file: everything plan_from_json rejects,
+// and a repeated key. No validation, no error.
+bool read_plan_streaming(const std::string& path, CollectivePlan& plan);
 void write_plan(const CollectivePlan& plan, const std::string& path);  // temporary file, renamed
 
 // Even cut of `bytes` into `chunks` chunks of whole elements (the first ones one element larger
