@@ -75,6 +75,23 @@ namespace {
 
 constexpr const char* kOpNames = "send, recv, recv_reduce, copy";
 
+// The operation and the buffer a name stands for; false for a name that is neither.
+bool op_kind_named(const std::string& name, PlanOpKind& kind) {
+  for (PlanOpKind k : {PlanOpKind::send, PlanOpKind::recv, PlanOpKind::recv_reduce, PlanOpKind::copy}) {
+    if (name == plan_op_kind_name(k)) {
+      kind = k;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool buffer_named(const std::string& name, PlanBuffer& buffer) {
+  if (name != "data" && name != "scratch") return false;
+  buffer = name == "data" ? PlanBuffer::data : PlanBuffer::scratch;
+  return true;
+}
+
 const json& required_field(const json& object, const char* key, const std::string& where, const char* valid) {
   const auto found = object.find(key);
   if (found == object.end()) throw_user_error("{} {} is missing (valid: {})", where, key, valid);
@@ -143,16 +160,7 @@ PlanOp parse_op(const json& item, size_t rank, size_t index, const std::string& 
       if (!value.is_string())
         throw_user_error("{} {}={} must be a string (valid: {})", where, op_path(rank, index, "op"), value.dump(),
                          kOpNames);
-      const std::string& name = value.get_ref<const std::string&>();
-      if (name == "send") {
-        op.kind = PlanOpKind::send;
-      } else if (name == "recv") {
-        op.kind = PlanOpKind::recv;
-      } else if (name == "recv_reduce") {
-        op.kind = PlanOpKind::recv_reduce;
-      } else if (name == "copy") {
-        op.kind = PlanOpKind::copy;
-      } else {
+      if (!op_kind_named(value.get_ref<const std::string&>(), op.kind)) {
         throw_user_error("{} {}={} is not an operation (valid: {})", where, op_path(rank, index, "op"), value.dump(),
                          kOpNames);
       }
@@ -173,12 +181,7 @@ PlanOp parse_op(const json& item, size_t rank, size_t index, const std::string& 
       if (!value.is_string())
         throw_user_error("{} {}={} must be a string (valid: data, scratch)", where, op_path(rank, index, "buffer"),
                          value.dump());
-      const std::string& name = value.get_ref<const std::string&>();
-      if (name == "data") {
-        op.buffer = PlanBuffer::data;
-      } else if (name == "scratch") {
-        op.buffer = PlanBuffer::scratch;
-      } else {
+      if (!buffer_named(value.get_ref<const std::string&>(), op.buffer)) {
         throw_user_error("{} {}={} is not a buffer (valid: data, scratch)", where, op_path(rank, index, "buffer"),
                          value.dump());
       }
@@ -386,29 +389,8 @@ bool PlanSaxReader::string(string_t& value) {
     return true;
   }
   if (place_ != Place::op) return false;
-  if (op_field_ == op_kind) {
-    if (value == "send") {
-      op_.kind = PlanOpKind::send;
-    } else if (value == "recv") {
-      op_.kind = PlanOpKind::recv;
-    } else if (value == "recv_reduce") {
-      op_.kind = PlanOpKind::recv_reduce;
-    } else if (value == "copy") {
-      op_.kind = PlanOpKind::copy;
-    } else {
-      return false;
-    }
-    return true;
-  }
-  if (op_field_ != op_buffer) return false;
-  if (value == "data") {
-    op_.buffer = PlanBuffer::data;
-  } else if (value == "scratch") {
-    op_.buffer = PlanBuffer::scratch;
-  } else {
-    return false;
-  }
-  return true;
+  if (op_field_ == op_kind) return op_kind_named(value, op_.kind);
+  return op_field_ == op_buffer && buffer_named(value, op_.buffer);
 }
 
 bool PlanSaxReader::start_object(std::size_t /*elements*/) {
