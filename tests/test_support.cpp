@@ -12,6 +12,8 @@
 #include <sstream>
 #include <vector>
 
+#include "core/error.h"
+
 namespace loom::testing_support {
 
 namespace {
@@ -71,6 +73,15 @@ LoomRun run_loom(const std::string& arguments, const std::string& environment) {
   std::remove(out.c_str());
   std::remove(err.c_str());
   return result;
+}
+
+std::string user_error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const UserError& error) {
+    return error.what();
+  }
+  return "no error";
 }
 
 }  // namespace loom::testing_support

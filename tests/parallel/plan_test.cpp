@@ -32,14 +32,7 @@ json base_plan_json() {
 }
 
 // The UserError message of `action`, or "" when nothing was thrown.
-std::string user_error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const UserError& error) {
-    return error.what();
-  }
-  return "";
-}
+using loom::testing_support::user_error_of;
 
 ParallelPlan sample_plan() {
   ParallelPlan plan;

@@ -30,14 +30,7 @@ using loom::testing_support::unique_temp_path;
 using json = nlohmann::json;
 
 // The message of the UserError `action` throws; "" when it throws none.
-std::string user_error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const UserError& error) {
-    return error.what();
-  }
-  return "";
-}
+using loom::testing_support::user_error_of;
 
 TEST(ClusterPresets, DgxA100MatchesTheDatasheet) {
   const ClusterSpec c = cluster_preset("dgx-a100-80g");

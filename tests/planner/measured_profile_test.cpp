@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "planner/measured_profile.h"
+#include "test_support.h"
 
 namespace {
 
@@ -123,27 +124,20 @@ TEST(MeasuredProfile, LooksUpTheMeasuredDegree) {
   EXPECT_NE(profile.source().find("p.json"), std::string::npos);
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using loom::testing_support::user_error_of;
 
 TEST(MeasuredProfile, UnmeasuredDegreeIsAOneLineErrorNamingWhatWasMeasured) {
   const MeasuredComputeProfile profile(small_profile(), "p.json");
-  EXPECT_EQ(error_of([&] { profile.block(1, 8, false); }),
+  EXPECT_EQ(user_error_of([&] { profile.block(1, 8, false); }),
             "[profile p.json] no block measurement for tp=8 (measured tp: 1, 2, 4); run loom profile --max-tp 8");
-  EXPECT_EQ(error_of([&] { profile.block(1, 4, true); }),
+  EXPECT_EQ(user_error_of([&] { profile.block(1, 4, true); }),
             "[profile p.json] no block measurement for tp=4 with sequence parallelism (measured tp with sequence "
             "parallelism: 2); loom profile measures sequence parallelism for degrees > 1 that divide seq, heads, "
             "kv_heads and ffn_hidden");
-  EXPECT_EQ(error_of([&] { profile.head(2, 4); }),
+  EXPECT_EQ(user_error_of([&] { profile.head(2, 4); }),
             "[profile p.json] no head measurement for vocab_tp=4 (measured vocab_tp: 1, 2); run loom profile "
             "--max-tp 4");
-  EXPECT_NE(error_of([&] { profile.embedding(2, 3); }).find("no embedding measurement for vocab_tp=3"),
+  EXPECT_NE(user_error_of([&] { profile.embedding(2, 3); }).find("no embedding measurement for vocab_tp=3"),
             std::string::npos);
 }
 
@@ -154,22 +148,22 @@ TEST(MeasuredProfile, ModelMismatchNamesTheFieldAndBothValues) {
   EXPECT_NO_THROW(check_measured_compute_matches(compute, planned, 16, "p.json"));
   planned.hidden = 128;
   planned.name = "bigger";
-  EXPECT_EQ(error_of([&] { check_measured_compute_matches(compute, planned, 16, "p.json"); }),
+  EXPECT_EQ(user_error_of([&] { check_measured_compute_matches(compute, planned, 16, "p.json"); }),
             "[profile p.json] was measured with hidden=64 (custom), the planned model has hidden=128; measure it: "
             "loom profile --model bigger --seq 16");
   planned = compute.model;
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(user_error_of([&] {
               check_measured_compute_matches(compute, planned, 32, "p.json");
             }).find("was measured with seq=16 (custom), the planned model has seq=32"),
             std::string::npos);
   planned.family = loom::nn::ModelFamily::llama;
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(user_error_of([&] {
               check_measured_compute_matches(compute, planned, 16, "p.json");
             }).find("family=gpt (custom), the planned model has family=llama"),
             std::string::npos);
   planned = compute.model;
   planned.kv_heads = 2;
-  EXPECT_NE(error_of([&] { check_measured_compute_matches(compute, planned, 16, "p.json"); }).find("kv_heads=4"),
+  EXPECT_NE(user_error_of([&] { check_measured_compute_matches(compute, planned, 16, "p.json"); }).find("kv_heads=4"),
             std::string::npos);
 }
 

@@ -18,14 +18,7 @@
 namespace loom::topo {
 namespace {
 
-std::string user_error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using loom::testing_support::user_error_of;
 
 struct FlatGenerator {
   const char* name;

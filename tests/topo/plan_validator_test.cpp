@@ -7,18 +7,12 @@
 #include <functional>
 
 #include "core/error.h"
+#include "test_support.h"
 
 namespace loom::topo {
 namespace {
 
-std::string user_error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using loom::testing_support::user_error_of;
 
 PlanOp send(int step, int peer, int first, int count = 1, PlanBuffer buffer = PlanBuffer::data) {
   return {PlanOpKind::send, buffer, step, peer, first, count};
